@@ -1,0 +1,12 @@
+"""bayes-zoo: Bayesian convolutional neural networks for Keras 3.
+
+Bayes by Backprop with the local reparameterization trick (Shridhar et al.)
+and MC dropout (Gal & Ghahramani), with TensorFlow Probability distributions.
+"""
+
+from bayes_zoo import callbacks
+from bayes_zoo import layers
+from bayes_zoo import posteriors
+from bayes_zoo import priors
+
+__version__ = "0.1.0"

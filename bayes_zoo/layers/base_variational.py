@@ -1,0 +1,307 @@
+"""The variational mechanism shared by every Bayesian layer.
+
+`BaseVariational` owns the weight posterior, the prior, the KL term and the
+three gradient estimators. Front ends (`Dense*`, `Conv*`) only say what the
+linear operation is (`linear_op`), how the kernel is shaped and on which axis
+the bias goes.
+
+The estimators (all draw fresh noise on every call, in training and in
+inference):
+
+- `"reparameterization"`: sample kernel and bias once per call and apply the
+  operation, as `tfp.layers.*Reparameterization` does.
+- `"local_reparameterization"`: the paper's two operations (Shridhar et al.,
+  section 4.1; Kingma et al., 2015): `mean = op(x, mu) + b_mu`,
+  `var = op(x^2, sigma^2) + b_sigma^2`, `output = mean + sqrt(var) * eps`
+  with independent `eps ~ N(0, 1)` for every activation.
+- `"flipout"` (Wen et al., 2018): `op(x, mu) + op(x * s_in, delta) * s_out`
+  with a shared kernel perturbation `delta` decorrelated across examples by
+  random signs.
+"""
+
+import keras
+import tensorflow_probability as tfp
+
+from bayes_zoo import posteriors as posteriors_lib
+from bayes_zoo import priors as priors_lib
+from bayes_zoo.layers.stochastic_layer import StochasticLayer
+
+tfd = tfp.distributions
+
+ESTIMATORS = ("reparameterization", "local_reparameterization", "flipout")
+
+# Added to the activation variance before the square root: the variance is
+# exactly zero where a convolution only sees zero padding and no bias.
+_VARIANCE_EPSILON = 1e-8
+
+
+class BaseVariational(StochasticLayer):
+    """Abstract variational layer (private base of `Dense*` and `Conv*`).
+
+    Args:
+        activation: activation function, or None.
+        use_bias: bool, whether the layer has a (variational) bias.
+        estimator: one of `"reparameterization"`, `"local_reparameterization"`
+            or `"flipout"`. The estimator-named classes fix it.
+        prior: a `bayes_zoo.priors.Prior`; `Normal(0, 0.1)` by default. Used
+            for the kernel and the bias.
+        posterior: a `bayes_zoo.posteriors.Posterior`; `MeanFieldNormal()` by
+            default. Used for the kernel and the bias.
+        kl_weight: float, the initial value of the layer's `kl_weight`
+            variable; the layer adds `kl_weight * KL(q || p)` to the model's
+            losses. Set it to `1 / num_train_examples` so that `fit` minimises
+            the negative ELBO per example; `bayes_zoo.callbacks.
+            KLWeightSchedule` changes it during training.
+        use_posterior_mean: bool, use the posterior means instead of sampling.
+            See `bayes_zoo.layers.posterior_mean`.
+        seed: int or None, seed of the layer's noise.
+        **kwargs: base layer keyword arguments, such as `name`.
+    """
+
+    # Set by the estimator-named subclasses (e.g. `Conv2DFlipout`).
+    fixed_estimator = None
+
+    def __init__(
+        self,
+        activation=None,
+        use_bias=True,
+        estimator=None,
+        prior=None,
+        posterior=None,
+        kl_weight=1.0,
+        use_posterior_mean=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(use_posterior_mean=use_posterior_mean, **kwargs)
+        if self.fixed_estimator is not None:
+            if estimator not in (None, self.fixed_estimator):
+                raise ValueError(
+                    f"{type(self).__name__} always uses the "
+                    f"'{self.fixed_estimator}' estimator. Received: "
+                    f"estimator={estimator!r}"
+                )
+            estimator = self.fixed_estimator
+        estimator = estimator or "local_reparameterization"
+        if estimator not in ESTIMATORS:
+            raise ValueError(
+                f"Unknown argument `estimator`: expected one of {ESTIMATORS}. "
+                f"Received: estimator={estimator!r}"
+            )
+        if not kl_weight >= 0:
+            raise ValueError(
+                "Argument `kl_weight` must be a non-negative number. "
+                f"Received: kl_weight={kl_weight}"
+            )
+        self.activation = keras.activations.get(activation)
+        self.use_bias = use_bias
+        self.estimator = estimator
+        self.prior = priors_lib.get(prior)
+        self.posterior = posteriors_lib.get(posterior)
+        self.initial_kl_weight = float(kl_weight)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Number of independent kernel samples per call for the
+        # reparameterization estimator: the batch is split into this many
+        # groups, each with its own weights (Monte Carlo with a repeated
+        # batch). The other estimators draw per example already.
+        self.weight_samples = 1
+
+    # Front ends implement these four.
+    def linear_op(self, inputs, kernel):
+        raise NotImplementedError
+
+    def kernel_shape(self, input_shape):
+        raise NotImplementedError
+
+    def output_channels(self):
+        raise NotImplementedError
+
+    def channel_axis(self):
+        """The axis of the inputs and outputs that holds the channels."""
+        return -1
+
+    def check_input_shape(self, input_shape):
+        """Raises ValueError for inputs the operation cannot take."""
+
+    def build(self, input_shape):
+        self.check_input_shape(input_shape)
+        shape = self.kernel_shape(input_shape)
+        self.kernel_posterior_variables = self.posterior.add_variables(
+            self, "kernel", shape
+        )
+        self.kernel_prior_variables = self.prior.add_variables(self, "kernel", shape)
+        if self.use_bias:
+            bias_shape = (self.output_channels(),)
+            self.bias_posterior_variables = self.posterior.add_variables(
+                self, "bias", bias_shape
+            )
+            self.bias_prior_variables = self.prior.add_variables(
+                self, "bias", bias_shape
+            )
+        self.kl_weight = self.add_weight(
+            name="kl_weight",
+            shape=(),
+            initializer=keras.initializers.Constant(self.initial_kl_weight),
+            trainable=False,
+        )
+
+    # --- posterior access -------------------------------------------------
+
+    def kernel_posterior(self):
+        return self.posterior.distribution(self.kernel_posterior_variables)
+
+    def bias_posterior(self):
+        return self.posterior.distribution(self.bias_posterior_variables)
+
+    def kernel_prior(self):
+        shape = self.kernel_posterior_variables["loc"].shape
+        return self.prior.distribution(
+            self.kernel_prior_variables, shape, self.variable_dtype
+        )
+
+    def bias_prior(self):
+        return self.prior.distribution(
+            self.bias_prior_variables, (self.output_channels(),), self.variable_dtype
+        )
+
+    # --- forward pass -----------------------------------------------------
+
+    def _noise(self, shape, dtype):
+        return keras.random.normal(shape, dtype=dtype, seed=self.seed_generator)
+
+    def _add_bias(self, outputs, bias):
+        # Bias is [channels], or [groups, channels] for grouped samples.
+        if self.channel_axis() == -1:
+            return outputs + bias
+        return outputs + keras.ops.reshape(
+            bias, (-1,) + (1,) * (len(outputs.shape) - 2)
+        )
+
+    def call(self, inputs):
+        kernel_q = self.kernel_posterior()
+        bias_q = self.bias_posterior() if self.use_bias else None
+        if self.use_posterior_mean:
+            outputs = self.linear_op(inputs, kernel_q.loc)
+            if self.use_bias:
+                outputs = self._add_bias(outputs, bias_q.loc)
+            kernel_draw = bias_draw = None
+        elif self.estimator == "reparameterization":
+            outputs, kernel_draw, bias_draw = self._reparameterization(
+                inputs, kernel_q, bias_q
+            )
+        elif self.estimator == "local_reparameterization":
+            outputs = self._local_reparameterization(inputs, kernel_q, bias_q)
+            kernel_draw = bias_draw = None
+        else:
+            outputs, kernel_draw, bias_draw = self._flipout(inputs, kernel_q, bias_q)
+        self.add_loss(self.kl_weight * self.kl_divergence(kernel_draw, bias_draw))
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+    def _sample(self, distribution, sample_shape=()):
+        loc, scale = distribution.loc, distribution.scale
+        noise = self._noise(tuple(sample_shape) + tuple(loc.shape), loc.dtype)
+        return loc + scale * noise
+
+    def _reparameterization(self, inputs, kernel_q, bias_q):
+        groups = self.weight_samples
+        if groups == 1:
+            kernel = self._sample(kernel_q)
+            outputs = self.linear_op(inputs, kernel)
+            bias = None
+            if self.use_bias:
+                bias = self._sample(bias_q)
+                outputs = self._add_bias(outputs, bias)
+            return outputs, kernel, bias
+        # One kernel sample per group of the batch: the batch holds `groups`
+        # stacked copies of the data, each seen through its own weights.
+        kernels = self._sample(kernel_q, (groups,))
+        input_groups = keras.ops.split(inputs, groups, axis=0)
+        outputs = [self.linear_op(x, kernels[g]) for g, x in enumerate(input_groups)]
+        biases = None
+        if self.use_bias:
+            biases = self._sample(bias_q, (groups,))
+            outputs = [self._add_bias(y, biases[g]) for g, y in enumerate(outputs)]
+        return keras.ops.concatenate(outputs, axis=0), kernels, biases
+
+    def _local_reparameterization(self, inputs, kernel_q, bias_q):
+        mean = self.linear_op(inputs, kernel_q.loc)
+        variance = self.linear_op(
+            keras.ops.square(inputs), keras.ops.square(kernel_q.scale)
+        )
+        if self.use_bias:
+            mean = self._add_bias(mean, bias_q.loc)
+            variance = self._add_bias(variance, keras.ops.square(bias_q.scale))
+        noise = self._noise(keras.ops.shape(mean), mean.dtype)
+        return mean + keras.ops.sqrt(variance + _VARIANCE_EPSILON) * noise
+
+    def _random_signs(self, reference, dtype):
+        # One sign per example and channel, broadcast over the other axes,
+        # as tfp.layers.Convolution*Flipout does.
+        shape = keras.ops.shape(reference)
+        axis = self.channel_axis() % len(reference.shape)
+        sign_shape = [
+            shape[i] if i in (0, axis) else 1 for i in range(len(reference.shape))
+        ]
+        bits = keras.random.randint(sign_shape, 0, 2, seed=self.seed_generator)
+        return keras.ops.cast(2 * bits - 1, dtype)
+
+    def _flipout(self, inputs, kernel_q, bias_q):
+        kernel_delta = kernel_q.scale * self._noise(
+            tuple(kernel_q.loc.shape), kernel_q.loc.dtype
+        )
+        mean = self.linear_op(inputs, kernel_q.loc)
+        sign_in = self._random_signs(inputs, inputs.dtype)
+        perturbation = self.linear_op(inputs * sign_in, kernel_delta)
+        sign_out = self._random_signs(perturbation, inputs.dtype)
+        outputs = mean + perturbation * sign_out
+        bias = None
+        if self.use_bias:
+            bias = self._sample(bias_q)
+            outputs = self._add_bias(outputs, bias)
+        return outputs, kernel_q.loc + kernel_delta, bias
+
+    # --- KL ---------------------------------------------------------------
+
+    def kl_divergence(self, kernel_draw=None, bias_draw=None):
+        """Returns KL(q || p) summed over the layer's weights.
+
+        Closed form when TFP has one for the (posterior, prior) pair, else a
+        Monte Carlo estimate `log q(w) - log p(w)` at the weights this call
+        drew (or at a fresh draw, for estimators that draw no weights).
+        """
+        total = self._kl(self.kernel_posterior(), self.kernel_prior(), kernel_draw)
+        if self.use_bias:
+            total = total + self._kl(self.bias_posterior(), self.bias_prior(), bias_draw)
+        return total
+
+    def _kl(self, posterior, prior, draw):
+        try:
+            return keras.ops.sum(tfd.kl_divergence(posterior, prior))
+        except NotImplementedError:
+            if draw is None:
+                draw = self._sample(posterior)
+            # `draw` may hold several samples stacked on a leading axis.
+            stacked = len(draw.shape) > len(posterior.loc.shape)
+            num_draws = draw.shape[0] if stacked else 1
+            log_ratio = posterior.log_prob(draw) - prior.log_prob(draw)
+            return keras.ops.sum(log_ratio) / num_draws
+
+    # --- config -----------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "activation": keras.activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "estimator": self.estimator,
+                "prior": keras.saving.serialize_keras_object(self.prior),
+                "posterior": keras.saving.serialize_keras_object(self.posterior),
+                "kl_weight": self.initial_kl_weight,
+                "seed": self.seed,
+            }
+        )
+        return config

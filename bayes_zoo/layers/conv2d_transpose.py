@@ -1,0 +1,124 @@
+"""2D variational transposed convolutions."""
+
+import keras
+
+from bayes_zoo.layers.base_variational_conv import BaseVariationalConvTranspose
+
+
+@keras.saving.register_keras_serializable(package="bayes_zoo")
+class Conv2DTransposeVariational(BaseVariationalConvTranspose):
+    """2D transposed convolution with a Gaussian posterior over kernel and bias.
+
+    Behaves like `keras.layers.Conv2DTranspose` (strides, padding, dilation,
+    activation and bias alike) but every weight has a posterior
+    `N(mu, sigma^2)`, a fresh sample is drawn on every call (in training and
+    in inference), and `kl_weight * KL(q || p)` is added to the model's
+    losses. The estimator is chosen by `estimator`, or by using one of
+    `Conv2DTransposeReparameterization`, `Conv2DTransposeLocalReparameterization` and
+    `Conv2DTransposeFlipout`.
+
+    Args:
+        filters: int > 0, the number of output channels.
+        kernel_size: int or tuple of 2 ints, the size of the window.
+        strides: int or tuple of 2 ints.
+        padding: `"valid"` or `"same"`.
+        data_format: `"channels_last"` (default) or `"channels_first"`.
+        dilation_rate: int or tuple of 2 ints.
+        output_padding: int, tuple of 2 ints, or None, as in
+            `keras.layers.Conv2DTranspose`.
+        activation: activation function, or None.
+        use_bias: bool, whether the layer has a variational bias.
+        estimator: `"local_reparameterization"` (default),
+            `"reparameterization"` or `"flipout"`.
+        prior: a `bayes_zoo.priors.Prior`, `Normal(0, 0.1)` by default.
+        posterior: a `bayes_zoo.posteriors.Posterior`, `MeanFieldNormal()` by
+            default.
+        kl_weight: float, initial weight of the KL term; use
+            `1 / num_train_examples` for the negative ELBO per example.
+        use_posterior_mean: bool, predict from the posterior means.
+        seed: int or None, seed of the layer's noise.
+
+    Example:
+
+    >>> inputs = keras.Input((8, 8, 16))
+    >>> outputs = bz.layers.Conv2DTransposeVariational(
+    ...     8, 3, strides=2, activation="softplus", kl_weight=1 / 60000)(inputs)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=(1, 1),
+        padding="valid",
+        data_format=None,
+        dilation_rate=(1, 1),
+        output_padding=None,
+        **kwargs,
+    ):
+        super().__init__(
+            rank=2,
+            filters=filters,
+            kernel_size=kernel_size,
+            strides=strides,
+            padding=padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            output_padding=output_padding,
+            **kwargs,
+        )
+
+
+@keras.saving.register_keras_serializable(package="bayes_zoo")
+class Conv2DTransposeReparameterization(Conv2DTransposeVariational):
+    """`Conv2DTransposeVariational` with the reparameterization estimator.
+
+    It samples the kernel and the bias once per call and convolves with
+    them, as `tfp.layers.Conv2DTransposeReparameterization` does.
+
+    Takes the arguments of `Conv2DTransposeVariational` except `estimator`.
+
+    Example:
+
+    >>> inputs = keras.Input((8, 8, 16))
+    >>> outputs = bz.layers.Conv2DTransposeReparameterization(8, 3, strides=2)(inputs)
+    """
+
+    fixed_estimator = "reparameterization"
+
+
+@keras.saving.register_keras_serializable(package="bayes_zoo")
+class Conv2DTransposeLocalReparameterization(Conv2DTransposeVariational):
+    """`Conv2DTransposeVariational` with the local reparameterization estimator.
+
+    It runs the paper's two operations, one on the posterior means and one
+    on the posterior variances (`op(x^2, sigma^2)`), and samples each output
+    activation from the Normal they define (Shridhar et al., section 4.1).
+
+    Takes the arguments of `Conv2DTransposeVariational` except `estimator`.
+
+    Example:
+
+    >>> inputs = keras.Input((8, 8, 16))
+    >>> outputs = bz.layers.Conv2DTransposeLocalReparameterization(8, 3, strides=2)(inputs)
+    """
+
+    fixed_estimator = "local_reparameterization"
+
+
+@keras.saving.register_keras_serializable(package="bayes_zoo")
+class Conv2DTransposeFlipout(Conv2DTransposeVariational):
+    """`Conv2DTransposeVariational` with the flipout estimator.
+
+    It perturbs a shared kernel sample with random signs per example and
+    channel (Wen et al., 2018), as `tfp.layers.Conv2DTransposeFlipout` does.
+
+    Takes the arguments of `Conv2DTransposeVariational` except `estimator`.
+
+    Example:
+
+    >>> inputs = keras.Input((8, 8, 16))
+    >>> outputs = bz.layers.Conv2DTransposeFlipout(8, 3, strides=2)(inputs)
+    """
+
+    fixed_estimator = "flipout"

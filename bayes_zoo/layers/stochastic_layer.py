@@ -1,0 +1,104 @@
+"""Layers that draw noise on every call, and the switches that control them.
+
+Both method families (variational layers and MC dropout) sample on every
+call, in training and in inference, so that `model.predict` is one Monte
+Carlo draw. Prediction from the posterior means (no noise, dropout off) is an
+explicit switch, never a side effect of `training=False`:
+
+```python
+with bz.layers.posterior_mean(model):
+    deterministic_logits = model.predict(x)
+```
+"""
+
+import contextlib
+
+import keras
+
+
+class StochasticLayer(keras.layers.Layer):
+    """Base of every layer that samples on each call.
+
+    Args:
+        use_posterior_mean: bool, if True the layer is deterministic: a
+            variational layer uses its posterior means and an MC dropout
+            layer is the identity.
+        **kwargs: base layer keyword arguments, such as `name`.
+    """
+
+    def __init__(self, use_posterior_mean=False, **kwargs):
+        super().__init__(**kwargs)
+        self.use_posterior_mean = bool(use_posterior_mean)
+
+    def get_config(self):
+        config = super().get_config()
+        config["use_posterior_mean"] = self.use_posterior_mean
+        return config
+
+
+def stochastic_layers(model):
+    """Returns every `StochasticLayer` inside `model`, nested ones included."""
+    return [
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, StochasticLayer)
+    ]
+
+
+def _forget_compiled_functions(model):
+    # The switch is Python state read while tracing: drop the traced
+    # train/test/predict functions so that the next call traces again.
+    for name in ("train_function", "test_function", "predict_function"):
+        if hasattr(model, name):
+            setattr(model, name, None)
+
+
+def set_posterior_mean(model, enabled=True):
+    """Makes every stochastic layer of `model` deterministic (or sample again).
+
+    Args:
+        model: a Keras model or layer.
+        enabled: bool, True to predict from the posterior means (dropout off),
+            False to sample on every call (the default behaviour).
+    """
+    for layer in stochastic_layers(model):
+        layer.use_posterior_mean = bool(enabled)
+    _forget_compiled_functions(model)
+
+
+@contextlib.contextmanager
+def posterior_mean(model):
+    """Context manager: inside it, `model` predicts from its posterior means.
+
+    Example:
+
+    >>> with bz.layers.posterior_mean(model):
+    ...     logits = model(images)
+    """
+    previous = {id(layer): layer.use_posterior_mean for layer in stochastic_layers(model)}
+    set_posterior_mean(model, True)
+    try:
+        yield model
+    finally:
+        for layer in stochastic_layers(model):
+            layer.use_posterior_mean = previous[id(layer)]
+        _forget_compiled_functions(model)
+
+
+def set_weight_samples(model, num_samples):
+    """Tells the layers of `model` that each batch stacks `num_samples` copies.
+
+    A `Reparameterization` layer then draws one kernel per copy instead of one
+    per batch, so that a batch repeated `num_samples` times gives
+    `num_samples` independent Monte Carlo draws in one call. The batch size
+    must be divisible by `num_samples`. Layers that already draw per example
+    (local reparameterization, flipout, MC dropout) are unaffected.
+    """
+    if int(num_samples) < 1:
+        raise ValueError(
+            f"Argument `num_samples` must be at least 1. Received: num_samples={num_samples}"
+        )
+    for layer in stochastic_layers(model):
+        if hasattr(layer, "weight_samples"):
+            layer.weight_samples = int(num_samples)
+    _forget_compiled_functions(model)

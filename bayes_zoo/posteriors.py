@@ -1,0 +1,181 @@
+"""Variational posteriors over the weights of a layer.
+
+A posterior is a serializable specification: it creates the trainable
+variables of one weight tensor on a layer and turns them into a
+`tfp.distributions.Normal`. Every estimator in `bayes_zoo.layers` only needs
+the posterior's mean and standard deviation, so both posteriors below are
+Normal, parameterised differently.
+"""
+
+import keras
+import numpy as np
+import tensorflow_probability as tfp
+
+tfd = tfp.distributions
+
+_PACKAGE = "bayes_zoo"
+
+
+class Posterior:
+    """Base class of factorised Normal posteriors.
+
+    Subclasses implement `add_variables(layer, name, shape)` and
+    `stddev(variables)`; the mean is always `variables["loc"]`.
+    """
+
+    def add_variables(self, layer, name, shape):
+        raise NotImplementedError
+
+    def stddev(self, variables):
+        raise NotImplementedError
+
+    def distribution(self, variables):
+        """Returns `tfd.Normal(mean, stddev)` over the weight tensor."""
+        return tfd.Normal(loc=variables["loc"], scale=self.stddev(variables))
+
+    def initialize_from(self, variables, weights, relative_stddev):
+        """Sets the mean to `weights` and the stddev to `relative_stddev * |weights|`.
+
+        Used to start a Bayesian layer from a trained frequentist one (MOPED).
+        """
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+# Smallest stddev a MOPED initialisation gives to a zero weight; keeps
+# log(expm1(.)) finite.
+_MIN_STDDEV = 1e-6
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MeanFieldNormal(Posterior):
+    """Mean-field Normal posterior with `sigma = softplus(rho)`.
+
+    Each weight has a trainable mean `loc` and an unconstrained `rho`. The
+    defaults are the reference implementation's: `loc ~ N(0, 0.1)` and
+    `rho ~ N(-5, 0.1)`, i.e. an initial sigma of about 0.0067.
+
+    Args:
+        loc_initializer: initializer of the posterior means.
+        rho_initializer: initializer of `rho`, the softplus-inverse of sigma.
+
+    Example:
+
+    >>> posterior = bz.posteriors.MeanFieldNormal(
+    ...     rho_initializer=keras.initializers.Constant(-4.0))
+    >>> layer = bz.layers.Conv2DLocalReparameterization(
+    ...     16, 3, posterior=posterior)
+    """
+
+    def __init__(self, loc_initializer=None, rho_initializer=None):
+        self.loc_initializer = keras.initializers.get(
+            loc_initializer or keras.initializers.RandomNormal(0.0, 0.1)
+        )
+        self.rho_initializer = keras.initializers.get(
+            rho_initializer or keras.initializers.RandomNormal(-5.0, 0.1)
+        )
+
+    def add_variables(self, layer, name, shape):
+        return {
+            "loc": layer.add_weight(
+                name=f"{name}_loc", shape=shape, initializer=self.loc_initializer
+            ),
+            "rho": layer.add_weight(
+                name=f"{name}_rho", shape=shape, initializer=self.rho_initializer
+            ),
+        }
+
+    def stddev(self, variables):
+        return keras.ops.softplus(variables["rho"])
+
+    def initialize_from(self, variables, weights, relative_stddev):
+        weights = np.asarray(weights, dtype="float32")
+        stddev = np.maximum(relative_stddev * np.abs(weights), _MIN_STDDEV)
+        variables["loc"].assign(weights)
+        variables["rho"].assign(np.log(np.expm1(stddev)))
+
+    def get_config(self):
+        return {
+            "loc_initializer": keras.initializers.serialize(self.loc_initializer),
+            "rho_initializer": keras.initializers.serialize(self.rho_initializer),
+        }
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class MultiplicativeNormal(Posterior):
+    """Normal posterior with multiplicative variance `sigma^2 = alpha * mu^2`.
+
+    The paper's parameterisation (Shridhar et al., section 4.1; Kingma et al.,
+    2015): each weight has a trainable mean `loc` and a trainable `log_alpha`,
+    initialised to -10 as in the paper's appendix.
+
+    Args:
+        loc_initializer: initializer of the posterior means, `N(0, 0.1)` by
+            default.
+        log_alpha_init: float, the initial value of every `log_alpha`.
+
+    Example:
+
+    >>> posterior = bz.posteriors.MultiplicativeNormal(log_alpha_init=-10.0)
+    >>> layer = bz.layers.DenseLocalReparameterization(10, posterior=posterior)
+    """
+
+    def __init__(self, loc_initializer=None, log_alpha_init=-10.0):
+        self.loc_initializer = keras.initializers.get(
+            loc_initializer or keras.initializers.RandomNormal(0.0, 0.1)
+        )
+        self.log_alpha_init = float(log_alpha_init)
+
+    def add_variables(self, layer, name, shape):
+        return {
+            "loc": layer.add_weight(
+                name=f"{name}_loc", shape=shape, initializer=self.loc_initializer
+            ),
+            "log_alpha": layer.add_weight(
+                name=f"{name}_log_alpha",
+                shape=shape,
+                initializer=keras.initializers.Constant(self.log_alpha_init),
+            ),
+        }
+
+    def stddev(self, variables):
+        return keras.ops.sqrt(keras.ops.exp(variables["log_alpha"])) * keras.ops.abs(
+            variables["loc"]
+        )
+
+    def initialize_from(self, variables, weights, relative_stddev):
+        weights = np.asarray(weights, dtype="float32")
+        variables["loc"].assign(weights)
+        variables["log_alpha"].assign(
+            np.full(weights.shape, 2.0 * np.log(relative_stddev), dtype="float32")
+        )
+
+    def get_config(self):
+        return {
+            "loc_initializer": keras.initializers.serialize(self.loc_initializer),
+            "log_alpha_init": self.log_alpha_init,
+        }
+
+
+def get(identifier):
+    """Returns a posterior from a `Posterior`, a config dict, or None (the default)."""
+    if identifier is None:
+        return MeanFieldNormal()
+    if isinstance(identifier, Posterior):
+        return identifier
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(identifier)
+    raise ValueError(
+        "Argument `posterior` must be a bayes_zoo.posteriors.Posterior, a "
+        f"serialized posterior dict, or None. Received: posterior={identifier!r}"
+    )
