@@ -171,7 +171,6 @@ class BaseVariational(StochasticLayer):
         return keras.random.normal(shape, dtype=dtype, seed=self.seed_generator)
 
     def _add_bias(self, outputs, bias):
-        # Bias is [channels], or [groups, channels] for grouped samples.
         if self.channel_axis() == -1:
             return outputs + bias
         return outputs + keras.ops.reshape(
@@ -218,13 +217,29 @@ class BaseVariational(StochasticLayer):
         # One kernel sample per group of the batch: the batch holds `groups`
         # stacked copies of the data, each seen through its own weights.
         kernels = self._sample(kernel_q, (groups,))
-        input_groups = keras.ops.split(inputs, groups, axis=0)
-        outputs = [self.linear_op(x, kernels[g]) for g, x in enumerate(input_groups)]
+        input_shape = keras.ops.shape(inputs)
+        grouped_inputs = keras.ops.reshape(
+            inputs, (groups, input_shape[0] // groups) + tuple(input_shape[1:])
+        )
+        outputs = keras.ops.vectorized_map(
+            lambda group: self.linear_op(group[0], group[1]), (grouped_inputs, kernels)
+        )
         biases = None
         if self.use_bias:
             biases = self._sample(bias_q, (groups,))
-            outputs = [self._add_bias(y, biases[g]) for g, y in enumerate(outputs)]
-        return keras.ops.concatenate(outputs, axis=0), kernels, biases
+            outputs = outputs + self._grouped_bias(biases, len(outputs.shape))
+        output_shape = keras.ops.shape(outputs)
+        outputs = keras.ops.reshape(
+            outputs, (output_shape[0] * output_shape[1],) + tuple(output_shape[2:])
+        )
+        return outputs, kernels, biases
+
+    def _grouped_bias(self, biases, outputs_rank):
+        """Reshapes [groups, channels] biases to broadcast over grouped outputs."""
+        axis = self.channel_axis() % (outputs_rank - 1) + 1
+        shape = [1] * outputs_rank
+        shape[0], shape[axis] = -1, self.output_channels()
+        return keras.ops.reshape(biases, shape)
 
     def _local_reparameterization(self, inputs, kernel_q, bias_q):
         mean = self.linear_op(inputs, kernel_q.loc)
