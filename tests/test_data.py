@@ -1,0 +1,420 @@
+"""Tests of bayes_zoo.data: every source, the splits, determinism, errors.
+
+The real datasets are never needed: TFDS is mocked, and the directory
+layouts are written by the tests in tmp_path.
+"""
+
+import gzip
+import os
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from bayes_zoo import data
+
+
+def _unique_images(num_examples, shape, offset=0):
+    """uint8 images whose first two pixels encode their index (so each is unique)."""
+    rng = np.random.default_rng(num_examples + offset)
+    images = rng.integers(0, 256, size=(num_examples,) + shape, dtype=np.uint8)
+    index = np.arange(num_examples) + offset
+    images.reshape(num_examples, -1)[:, 0] = index % 256
+    images.reshape(num_examples, -1)[:, 1] = index // 256
+    return images
+
+
+def _labels(num_examples, num_classes=10):
+    return (np.arange(num_examples) * 7 % num_classes).astype(np.uint8)
+
+
+def _write_mnist_npz(folder, num_train=40, num_test=12):
+    arrays = {
+        "x_train": _unique_images(num_train, (28, 28)),
+        "y_train": _labels(num_train),
+        "x_test": _unique_images(num_test, (28, 28), offset=1000),
+        "y_test": _labels(num_test),
+    }
+    np.savez_compressed(os.path.join(folder, "mnist.npz"), **arrays)
+    return arrays
+
+
+def _idx_bytes(array):
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(
+        int(size).to_bytes(4, "big") for size in array.shape
+    )
+    return header + array.tobytes()
+
+
+def _write_idx_files(folder, num_train=30, num_test=10):
+    arrays = {
+        "train-images-idx3-ubyte": _unique_images(num_train, (28, 28)),
+        "train-labels-idx1-ubyte": _labels(num_train),
+        "t10k-images-idx3-ubyte": _unique_images(num_test, (28, 28), offset=1000),
+        "t10k-labels-idx1-ubyte": _labels(num_test),
+    }
+    os.makedirs(folder, exist_ok=True)
+    for stem, array in arrays.items():
+        with gzip.open(os.path.join(folder, stem + ".gz"), "wb") as file:
+            file.write(_idx_bytes(array))
+    return arrays
+
+
+def _write_cifar10_pickles(folder, per_batch=4, num_test=6):
+    root = os.path.join(folder, "cifar-10-batches-py")
+    os.makedirs(root)
+    written = {"train": [], "test": []}
+    files = [(f"data_batch_{i}", "train") for i in range(1, 6)] + [("test_batch", "test")]
+    for index, (filename, split) in enumerate(files):
+        num = num_test if split == "test" else per_batch
+        images = _unique_images(num, (32, 32, 3), offset=100 * index)
+        labels = _labels(num)
+        # The official layout: rows of 3072 bytes, the red, green and blue planes.
+        batch = {b"data": images.transpose(0, 3, 1, 2).reshape(num, -1), b"labels": list(labels)}
+        with open(os.path.join(root, filename), "wb") as file:
+            pickle.dump(batch, file)
+        written[split].append((images, labels))
+    return {
+        split: (np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts]))
+        for split, parts in written.items()
+    }
+
+
+def _write_png_tree(folder, classes, per_class, shape):
+    """`folder/{train,test}/<class>/<i>.png`; returns {split: (images, labels)} in sorted order."""
+    written = {}
+    for split, num in (("train", per_class), ("test", per_class // 2)):
+        images, labels = [], []
+        for label, class_name in sorted(classes.items(), key=lambda item: item[1]):
+            class_folder = os.path.join(folder, split, class_name)
+            os.makedirs(class_folder)
+            class_images = _unique_images(num, shape, offset=label * 50 + len(split))
+            for i, image in enumerate(class_images):
+                png = tf.io.encode_png(image).numpy()
+                with open(os.path.join(class_folder, f"{i:04d}.png"), "wb") as file:
+                    file.write(png)
+            images.append(class_images)
+            labels.append(np.full(num, label))
+        written[split] = np.concatenate(images), np.concatenate(labels)
+    return written
+
+
+def _as_arrays(dataset):
+    images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in dataset])
+    return np.concatenate(images), np.concatenate(labels)
+
+
+# ---------------------------------------------------------------------------
+# Sources.
+
+
+@pytest.mark.parametrize(
+    "name, image_shape", [("mnist", (32, 32, 1)), ("cifar10", (32, 32, 3))]
+)
+def test_tfds_source_through_mock_data(tmp_path, name, image_shape):
+    with tfds.testing.mock_data(num_examples=20):
+        splits = data.load_splits(name, data_dir=tmp_path, batch_size=8, validation_fraction=0.25)
+        train_images, train_labels = _as_arrays(splits.train)
+        test_images, _ = _as_arrays(splits.test)
+    assert splits.source.startswith("TFDS")
+    assert (splits.num_train_examples, splits.num_validation_examples) == (15, 5)
+    assert splits.num_test_examples == 20
+    assert splits.info.image_shape == image_shape
+    assert train_images.shape == (15,) + image_shape and test_images.shape == (20,) + image_shape
+    assert train_images.dtype == np.float32 and train_labels.dtype == np.int32
+    assert 0.0 <= train_images.min() and train_images.max() <= 1.0
+    assert train_images.max() > 0.5  # scaled from uint8, not left in 0..255 nor all zero
+    assert set(train_labels) <= set(range(10))
+    first_batch, _ = next(iter(splits.train))
+    assert first_batch.shape == (8,) + image_shape
+
+
+def test_mnist_npz_in_data_dir(tmp_path):
+    written = _write_mnist_npz(tmp_path)
+    images, labels = data.load_arrays("mnist", "test", data_dir=tmp_path, image_size=(28, 28))
+    np.testing.assert_array_equal(images[..., 0], written["x_test"] / np.float32(255))
+    np.testing.assert_array_equal(labels, written["y_test"])
+    splits = data.load_splits("mnist", data_dir=tmp_path, batch_size=16)
+    assert splits.source == os.path.join(tmp_path, "mnist.npz")
+    assert (splits.num_train_examples, splits.num_validation_examples) == (36, 4)
+    assert splits.num_test_examples == 12
+
+
+def test_fashion_mnist_idx_files_in_a_subfolder(tmp_path):
+    written = _write_idx_files(tmp_path / "fashion-mnist")
+    images, labels = data.load_arrays(
+        "fashion_mnist", "train", data_dir=tmp_path, validation_fraction=0.0, image_size=(28, 28)
+    )
+    expected = written["train-images-idx3-ubyte"] / np.float32(255)
+    np.testing.assert_array_equal(images[..., 0], expected)
+    np.testing.assert_array_equal(labels, written["train-labels-idx1-ubyte"])
+    _, test_labels = data.load_arrays("fashion_mnist", "test", data_dir=tmp_path)
+    np.testing.assert_array_equal(test_labels, written["t10k-labels-idx1-ubyte"])
+
+
+def test_cifar10_python_pickles(tmp_path):
+    written = _write_cifar10_pickles(tmp_path)
+    for split in ("train", "test"):
+        images, labels = data.load_arrays(
+            "cifar10", split, data_dir=tmp_path, validation_fraction=0.0
+        )
+        np.testing.assert_array_equal(images, written[split][0] / np.float32(255))
+        np.testing.assert_array_equal(labels, written[split][1])
+    assert len(written["train"][1]) == 20
+
+
+def test_cifar100_python_pickles_use_the_fine_labels(tmp_path):
+    root = tmp_path / "cifar-100-python"
+    root.mkdir()
+    written = {}
+    for split, num in (("train", 12), ("test", 5)):
+        images = _unique_images(num, (32, 32, 3), offset=len(split))
+        fine_labels = np.arange(num) * 13 % 100
+        batch = {
+            b"data": images.transpose(0, 3, 1, 2).reshape(num, -1),
+            b"fine_labels": list(fine_labels),
+            b"coarse_labels": list(fine_labels // 5),
+        }
+        (root / split).write_bytes(pickle.dumps(batch))
+        written[split] = images, fine_labels
+    images, labels = data.load_arrays("cifar100", "test", data_dir=tmp_path)
+    np.testing.assert_array_equal(images, written["test"][0] / np.float32(255))
+    np.testing.assert_array_equal(labels, written["test"][1])
+    assert data.dataset_info("cifar100").num_classes == 100
+
+
+def test_svhn_mat_files_map_label_10_to_digit_0(tmp_path):
+    scipy_io = pytest.importorskip("scipy.io")
+    written = {}
+    for split, num in (("train", 10), ("test", 4)):
+        images = _unique_images(num, (32, 32, 3), offset=len(split))
+        digits = np.arange(num) % 10
+        # SVHN's layout: X is [32, 32, 3, n], y is [n, 1] with the digit 0 as 10.
+        scipy_io.savemat(
+            tmp_path / f"{split}_32x32.mat",
+            {"X": images.transpose(1, 2, 3, 0), "y": np.where(digits == 0, 10, digits)[:, None]},
+        )
+        written[split] = images, digits
+    images, labels = data.load_arrays("svhn_cropped", "test", data_dir=tmp_path)
+    np.testing.assert_array_equal(images, written["test"][0] / np.float32(255))
+    np.testing.assert_array_equal(labels, written["test"][1])
+
+
+def test_class_folder_tree_maps_labels_by_class_name(tmp_path):
+    # Only three of CIFAR-10's classes: sorted folder order (airplane, cat,
+    # truck) must still give the official ids 0, 3 and 9.
+    written = _write_png_tree(tmp_path, {0: "airplane", 3: "cat", 9: "truck"}, 4, (32, 32, 3))
+    for split in ("train", "test"):
+        images, labels = data.load_arrays(
+            "cifar10", split, data_dir=tmp_path, validation_fraction=0.0
+        )
+        np.testing.assert_array_equal(images, written[split][0] / np.float32(255))
+        np.testing.assert_array_equal(labels, written[split][1])
+    assert set(labels) == {0, 3, 9}
+
+
+def test_bundled_digits():
+    splits = data.load_splits("digits", batch_size=500)
+    total = splits.num_train_examples + splits.num_validation_examples + splits.num_test_examples
+    assert total == 1797
+    assert splits.num_test_examples == 359
+    assert splits.info.image_shape == (8, 8, 1)
+    images, labels = _as_arrays(splits.train)
+    assert images.shape == (splits.num_train_examples, 8, 8, 1)
+    assert images.min() == 0.0 and images.max() == 1.0  # 0..16 scaled to [0, 1]
+    assert set(labels) == set(range(10))
+    # The test split is fixed: it does not depend on the loader's seed.
+    _, test_labels_0 = data.load_arrays("digits", "test", seed=0)
+    _, test_labels_1 = data.load_arrays("digits", "test", seed=1)
+    np.testing.assert_array_equal(test_labels_0, test_labels_1)
+
+
+# ---------------------------------------------------------------------------
+# Splits, determinism, augmentation, sizes.
+
+
+def test_validation_is_disjoint_from_train_and_covers_the_official_split(tmp_path):
+    written = _write_mnist_npz(tmp_path, num_train=50)
+
+    def ids(split, seed):
+        images, _ = data.load_arrays(
+            "mnist", split, data_dir=tmp_path, seed=seed, validation_fraction=0.2,
+            image_size=(28, 28),
+        )
+        pixels = np.rint(images[..., 0] * 255).astype(int).reshape(len(images), -1)
+        return set(pixels[:, 0] + 256 * pixels[:, 1])
+
+    train, validation = ids("train", 0), ids("validation", 0)
+    assert len(validation) == 10 and not train & validation
+    assert train | validation == set(range(len(written["y_train"])))
+    assert ids("validation", 0) == validation
+    assert ids("validation", 1) != validation
+
+
+def test_shuffling_is_deterministic_under_the_seed():
+    def order(seed):
+        _, labels = _as_arrays(data.load("digits", "train", batch_size=300, seed=seed))
+        return labels
+
+    np.testing.assert_array_equal(order(0), order(0))
+    assert not np.array_equal(order(0), order(1))
+    # Validation and test keep a fixed order by default.
+    _, validation = _as_arrays(data.load("digits", "validation", batch_size=300))
+    np.testing.assert_array_equal(validation, data.load_arrays("digits", "validation")[1])
+
+
+def test_augmentation_touches_only_training_data(tmp_path):
+    _write_mnist_npz(tmp_path)
+    splits = data.load_splits(
+        "mnist", data_dir=tmp_path, batch_size=64, augment=True, shuffle=False
+    )
+    for split in ("validation", "test"):
+        images, labels = _as_arrays(getattr(splits, split))
+        expected_images, expected_labels = data.load_arrays("mnist", split, data_dir=tmp_path)
+        np.testing.assert_array_equal(images, expected_images)
+        np.testing.assert_array_equal(labels, expected_labels)
+    test_images, _ = _as_arrays(
+        data.load("mnist", "test", data_dir=tmp_path, augment=True, batch_size=64)
+    )
+    expected_test_images, _ = data.load_arrays("mnist", "test", data_dir=tmp_path)
+    np.testing.assert_array_equal(test_images, expected_test_images)
+
+    augmented, labels = _as_arrays(splits.train)
+    plain, plain_labels = data.load_arrays("mnist", "train", data_dir=tmp_path)
+    np.testing.assert_array_equal(labels, plain_labels)
+    assert augmented.shape == plain.shape
+    assert 0.0 <= augmented.min() and augmented.max() <= 1.0
+    assert not np.array_equal(augmented, plain)
+    # Augmentation is reproducible under the seed.
+    again, _ = _as_arrays(
+        data.load("mnist", "train", data_dir=tmp_path, batch_size=64, augment=True, shuffle=False)
+    )
+    np.testing.assert_array_equal(again, augmented)
+
+
+def test_mnist_is_padded_to_32x32_by_default(tmp_path):
+    written = _write_mnist_npz(tmp_path)
+    assert data.dataset_info("mnist").image_shape == (32, 32, 1)
+    images, _ = data.load_arrays("mnist", "test", data_dir=tmp_path)
+    assert images.shape == (12, 32, 32, 1)
+    np.testing.assert_array_equal(images[:, 2:30, 2:30, 0], written["x_test"] / np.float32(255))
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert not images[:, border].any()
+    resized, _ = data.load_arrays("mnist", "test", data_dir=tmp_path, image_size=(16, 16))
+    assert resized.shape == (12, 16, 16, 1)
+    splits = data.load_splits("mnist", data_dir=tmp_path, image_size=(28, 28))
+    assert splits.info.image_shape == (28, 28, 1)
+    assert next(iter(splits.test))[0].shape == (12, 28, 28, 1)
+
+
+def test_zero_validation_fraction_keeps_all_training_examples(tmp_path):
+    _write_mnist_npz(tmp_path)
+    splits = data.load_splits("mnist", data_dir=tmp_path, validation_fraction=0.0)
+    assert splits.num_train_examples == 40 and splits.validation is None
+    with pytest.raises(ValueError, match="validation_fraction"):
+        data.load("mnist", "validation", data_dir=tmp_path, validation_fraction=0.0)
+
+
+# ---------------------------------------------------------------------------
+# Errors.
+
+
+def test_unknown_name_and_split():
+    with pytest.raises(ValueError, match="Unknown dataset.*imagenet"):
+        data.load("imagenet", "train")
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        data.dataset_info("MNIST")
+    with pytest.raises(ValueError, match="Unknown split.*'val'"):
+        data.load("digits", "val")
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"image_size": (32,)}, "image_size"),
+        ({"seed": "0"}, "seed"),
+    ],
+)
+def test_bad_argument_values(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        data.load("digits", "train", **kwargs)
+
+
+def test_missing_data_dir(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=f"no such folder: {missing}"):
+        data.load("mnist", "train", data_dir=missing)
+    _write_mnist_npz(tmp_path)
+    with pytest.raises(NotADirectoryError, match="must be a folder"):
+        data.load("mnist", "train", data_dir=tmp_path / "mnist.npz")
+
+
+def test_dataset_in_no_source_lists_every_place_looked_at(tmp_path):
+    with pytest.raises(FileNotFoundError) as raised:
+        data.load("mnist", "train", data_dir=tmp_path)
+    message = str(raised.value)
+    assert "Dataset 'mnist' not found" in message
+    assert "TFDS" in message and "could not find data" in message  # TFDS' error, folded in
+    assert os.path.join(str(tmp_path), "mnist.npz") in message
+    assert "images-idx3" in message and "<class>" in message
+    assert "data_dir" in message and "--data-dir" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "write, match",
+    [
+        (lambda folder: (folder / "mnist.npz").write_bytes(b"not a zip file"), "mnist.npz"),
+        (
+            lambda folder: np.savez(folder / "mnist.npz", x_train=np.zeros((3, 28, 28))),
+            "mnist.npz.*KeyError",
+        ),
+        (
+            lambda folder: np.savez(
+                folder / "mnist.npz", x_train=np.zeros((3, 5, 5)), y_train=np.zeros(3),
+                x_test=np.zeros((3, 5, 5)), y_test=np.zeros(3),
+            ),
+            "shape",
+        ),
+    ],
+)
+def test_corrupt_mnist_npz(tmp_path, write, match):
+    write(tmp_path)
+    with pytest.raises(ValueError, match=f"Dataset 'mnist': could not read .*{match}"):
+        data.load_arrays("mnist", "train", data_dir=tmp_path)
+
+
+def test_corrupt_and_incomplete_idx_files(tmp_path):
+    written = _write_idx_files(tmp_path)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as file:
+        file.write(_idx_bytes(written["train-images-idx3-ubyte"])[:-100])
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz.*truncated"):
+        data.load_arrays("fashion_mnist", "train", data_dir=tmp_path)
+    path.write_bytes(b"garbage, not gzip")
+    with pytest.raises(ValueError, match="could not read .*train-images-idx3-ubyte.gz"):
+        data.load_arrays("fashion_mnist", "train", data_dir=tmp_path)
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="missing: train-images-idx3-ubyte"):
+        data.load_arrays("fashion_mnist", "train", data_dir=tmp_path)
+
+
+def test_corrupt_cifar_pickle_and_image(tmp_path):
+    _write_cifar10_pickles(tmp_path / "pickles")
+    (tmp_path / "pickles" / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80\x04junk")
+    with pytest.raises(ValueError, match="could not read .*test_batch"):
+        data.load_arrays("cifar10", "test", data_dir=tmp_path / "pickles")
+
+    _write_png_tree(tmp_path / "tree", {1: "automobile"}, 2, (32, 32, 3))
+    bad = tmp_path / "tree" / "test" / "automobile" / "0000.png"
+    bad.write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=f"could not read {bad}"):
+        data.load_arrays("cifar10", "test", data_dir=tmp_path / "tree")
+    os.makedirs(tmp_path / "tree" / "train" / "unicorn")
+    with pytest.raises(ValueError, match="unicorn.*not one of its classes"):
+        data.load_arrays("cifar10", "train", data_dir=tmp_path / "tree")
