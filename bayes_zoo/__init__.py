@@ -5,7 +5,10 @@ and MC dropout (Gal & Ghahramani), with TensorFlow Probability distributions.
 """
 
 from bayes_zoo import callbacks
+from bayes_zoo import data
 from bayes_zoo import layers
+from bayes_zoo import metrics
+from bayes_zoo import plots
 from bayes_zoo import posteriors
 from bayes_zoo import priors
 
