@@ -1,0 +1,53 @@
+"""The zoo's network builders.
+
+Every builder returns an uncompiled `bz.training.BayesianModel` and takes a
+`method` (`METHODS`) that chooses the layers: frequentist, Bayes by Backprop
+with reparameterization (`"bbb"`), local reparameterization (`"lrt"`),
+flipout, or MC dropout.
+
+Example:
+
+>>> build = bz.architectures.get("lenet5")
+>>> model = build(method="flipout", num_train_examples=50000)
+"""
+
+from bayes_zoo.architectures.classification import ACTIVATIONS
+from bayes_zoo.architectures.classification import GAL_DROPOUT_PLACEMENTS
+from bayes_zoo.architectures.classification import METHODS
+from bayes_zoo.architectures.classification import VARIATIONAL_METHODS
+from bayes_zoo.architectures.classification import alexnet
+from bayes_zoo.architectures.classification import alexnet_half
+from bayes_zoo.architectures.classification import gal_lenet
+from bayes_zoo.architectures.classification import lenet5
+from bayes_zoo.architectures.classification import three_conv_three_fc
+
+_BUILDERS = {
+    "lenet5": lenet5,
+    "alexnet": alexnet,
+    "alexnet_half": alexnet_half,
+    "three_conv_three_fc": three_conv_three_fc,
+    "gal_lenet": gal_lenet,
+}
+
+NAMES = tuple(_BUILDERS)
+
+
+def get(name):
+    """Returns the builder function of the architecture called `name`.
+
+    Args:
+        name: one of `NAMES`: `"lenet5"`, `"alexnet"`, `"alexnet_half"`,
+            `"three_conv_three_fc"`, `"gal_lenet"`.
+
+    Returns:
+        The builder, e.g. `bz.architectures.lenet5`.
+
+    Example:
+
+    >>> model = bz.architectures.get("alexnet_half")(method="lrt", input_shape=(32, 32, 3))
+    """
+    if not isinstance(name, str) or name not in _BUILDERS:
+        raise ValueError(
+            f"Unknown architecture: expected one of {NAMES}. Received: name={name!r}"
+        )
+    return _BUILDERS[name]

@@ -1,0 +1,166 @@
+"""The zoo's Keras model: K weight samples per training step, NLL and KL logged apart.
+
+`BayesianModel` is a functional `keras.Model` (built as `BayesianModel(inputs,
+outputs)`) that `fit`, `evaluate`, `predict`, `save` and `load_model` treat as
+any Keras model. It adds two things:
+
+- `train_samples=K`: each training step repeats the batch K times along the
+  batch axis and runs one vectorised forward pass, so the data term of the
+  loss is the likelihood averaged over K weight samples (the paper draws 10 to
+  25). The KL terms of the layers are added once per step.
+- the logs of `fit` and `evaluate` hold `nll` (the compiled loss, the data
+  term) and `kl` (the weighted KL of the variational layers, as it enters the
+  loss) beside `loss`.
+"""
+
+import contextlib
+
+import keras
+import tensorflow as tf
+
+from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.layers.stochastic_layer import stochastic_layers
+
+
+@contextlib.contextmanager
+def _stacked_weight_samples(model, num_samples):
+    # `bz.layers.set_weight_samples` semantics without its side effect of
+    # dropping the traced functions: this runs while `train_function` is
+    # being traced, and dropping it there would retrace on every step.
+    layers = [layer for layer in stochastic_layers(model) if hasattr(layer, "weight_samples")]
+    previous = [layer.weight_samples for layer in layers]
+    for layer in layers:
+        layer.weight_samples = num_samples
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, previous):
+            layer.weight_samples = value
+
+
+def _repeat_batch(structure, num_samples):
+    """Stacks `num_samples` copies of every tensor of `structure` on axis 0."""
+
+    def repeat(tensor):
+        if tensor is None:
+            return None
+        multiples = [num_samples] + [1] * (len(tensor.shape) - 1)
+        return tf.tile(tensor, multiples)
+
+    return keras.tree.map_structure(repeat, structure)
+
+
+@keras.saving.register_keras_serializable(package="bayes_zoo")
+class BayesianModel(keras.Model):
+    """A functional Keras model trained with K weight samples per step.
+
+    Built like `keras.Model(inputs, outputs)`. With `train_samples=K`, every
+    training step tiles the batch K times (copy `k` of every example is row
+    `k * batch_size + i`), tells the `Reparameterization` layers to draw one
+    kernel per copy (as `bz.layers.set_weight_samples` does; the local
+    reparameterization, flipout and MC dropout layers draw per example
+    anyway), and runs one forward pass. The compiled loss, a mean over the
+    tiled batch, is then the likelihood averaged over the K samples; the KL
+    terms the layers add through `add_loss` enter once. Compiled metrics see
+    the K predictions of every example. `evaluate` and `predict` run one pass
+    over the batch as in plain Keras (one Monte Carlo draw; see
+    `bayes_zoo.layers.posterior_mean` for the posterior means).
+
+    Under `tf.distribute` strategies each replica tiles its own share of the
+    batch, and Keras scales the loss and the `add_loss` terms by the number of
+    replicas, so the KL is counted once per step, not once per replica.
+
+    The logs of `fit` and `evaluate` hold, beside `loss` and the compiled
+    metrics, `nll` (the compiled loss) and `kl` (the sum of the KL terms of
+    the variational layers, each `kl_weight * KL(q || p)`); `loss` is their
+    sum plus any other `add_loss` term, such as weight regularisers.
+
+    The training step is written for the TensorFlow backend, the package's
+    backend.
+
+    Args:
+        *args: `inputs`, `outputs` and the other arguments of a functional
+            `keras.Model`.
+        train_samples: int >= 1, the number of weight samples per training
+            step. Set it before `fit`; changing it afterwards takes effect at
+            the next `fit` or `train_on_batch`.
+        **kwargs: keyword arguments of a functional `keras.Model`, such as
+            `name`.
+
+    Example:
+
+    >>> inputs = keras.Input((32, 32, 1))
+    >>> x = bz.layers.Conv2DLocalReparameterization(6, 5, kl_weight=1 / 60000)(inputs)
+    >>> x = keras.layers.Flatten()(x)
+    >>> logits = bz.layers.DenseLocalReparameterization(10, kl_weight=1 / 60000)(x)
+    >>> model = bz.training.BayesianModel(inputs, logits, train_samples=10)
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> history = model.fit(images, labels, epochs=1)
+    >>> history.history["nll"], history.history["kl"]
+    """
+
+    def __init__(self, *args, train_samples=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.train_samples = train_samples
+        self.nll_tracker = keras.metrics.Mean(name="nll")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    @property
+    def train_samples(self):
+        return self._train_samples
+
+    @train_samples.setter
+    def train_samples(self, value):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                "Argument `train_samples` must be an integer >= 1. "
+                f"Received: train_samples={value!r}"
+            )
+        self._train_samples = value
+        # The number of samples is read while tracing the training step.
+        self.train_function = None
+
+    def train_step(self, data):
+        if self.train_samples == 1:
+            return super().train_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        repeated = keras.utils.pack_x_y_sample_weight(
+            *_repeat_batch((x, y, sample_weight), self.train_samples)
+        )
+        with _stacked_weight_samples(self, self.train_samples):
+            return super().train_step(repeated)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = super().compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+        # Keras divides every loss by the number of replicas (so that the
+        # replicas' gradients add up to the step's); the trackers record
+        # per-step values, as Keras' own loss tracker does.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        added = self._sum_of(self.losses, total.dtype)
+        kl = self._sum_of(
+            [
+                loss
+                for layer in stochastic_layers(self)
+                if isinstance(layer, BaseVariational)
+                for loss in layer.losses
+            ],
+            total.dtype,
+        )
+        batch_size = tf.shape(next(t for t in keras.tree.flatten(x) if t is not None))[0]
+        self.nll_tracker.update_state(total * replicas - added, sample_weight=batch_size)
+        self.kl_tracker.update_state(kl, sample_weight=batch_size)
+        return total
+
+    @staticmethod
+    def _sum_of(losses, dtype):
+        return sum(
+            (keras.ops.sum(keras.ops.cast(loss, dtype)) for loss in losses),
+            keras.ops.zeros((), dtype),
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config["train_samples"] = self.train_samples
+        return config
