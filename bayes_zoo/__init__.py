@@ -11,5 +11,7 @@ from bayes_zoo import metrics
 from bayes_zoo import plots
 from bayes_zoo import posteriors
 from bayes_zoo import priors
+from bayes_zoo import uncertainty
+from bayes_zoo.uncertainty import predict_with_uncertainty
 
 __version__ = "0.1.0"

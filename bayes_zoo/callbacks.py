@@ -1,6 +1,7 @@
 """Training callbacks: KL-weight schedules."""
 
 import keras
+import numpy as np
 
 from bayes_zoo.layers.base_variational import BaseVariational
 
@@ -115,3 +116,120 @@ class KLWeightSchedule(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._set_factor(1.0)
+
+
+class PosteriorStddevRecorder(keras.callbacks.Callback):
+    """Records the posterior mean and standard deviation of chosen weights.
+
+    At the end of every epoch it reads `N(mean, stddev^2)` of a few kernel
+    weights, for the paper's Figures 8 and 9 (the standard deviation of a
+    weight's posterior shrinks as training sees more data). The records are
+    in the form `bz.plots.posterior_stddev_over_epochs` takes.
+
+    Args:
+        weights: a list of `(layer_name, index)` pairs, each naming one
+            kernel weight by its index tuple; or None to draw `num_weights`
+            kernel weights at random from the layer `layer_name`.
+        layer_name: str or None, the layer to draw random weights from; the
+            first variational layer of the model by default (Figure 9 takes
+            a weight of LeNet-5's first layer).
+        num_weights: positive int, the number of random weights.
+        seed: int, seed of the random choice.
+
+    Attributes:
+        history: dict from a weight's name (e.g. `"conv2d kernel[0,1,0,3]"`)
+            to its posterior standard deviation at epochs 1, 2, ...
+        means: the posterior means, in the same form.
+
+    Example:
+
+    >>> recorder = bz.callbacks.PosteriorStddevRecorder(num_weights=3)
+    >>> model.fit(train_ds, epochs=20, callbacks=[recorder])
+    >>> bz.plots.posterior_stddev_over_epochs(
+    ...     recorder.history, "stddev.png", means=recorder.means)
+    """
+
+    def __init__(self, weights=None, layer_name=None, num_weights=1, seed=0):
+        super().__init__()
+        if weights is not None and layer_name is not None:
+            raise ValueError(
+                "Pass `weights` or `layer_name`, not both. "
+                f"Received: weights={weights!r}, layer_name={layer_name!r}"
+            )
+        if isinstance(num_weights, bool) or not isinstance(num_weights, int) or num_weights < 1:
+            raise ValueError(
+                "Argument `num_weights` must be a positive integer. "
+                f"Received: num_weights={num_weights!r}"
+            )
+        self.weights = None if weights is None else [(name, tuple(index)) for name, index in weights]
+        self.layer_name = layer_name
+        self.num_weights = num_weights
+        self.seed = seed
+        self.history = {}
+        self.means = {}
+        self._chosen = None
+
+    def _layer(self, name):
+        for layer in self._variational_layers():
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"No variational layer named {name!r} in the model. Variational layers: "
+            f"{[layer.name for layer in self._variational_layers()]}"
+        )
+
+    def _variational_layers(self):
+        return [
+            layer
+            for layer in self.model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, BaseVariational)
+        ]
+
+    def _choose(self):
+        """[(layer, [index, ...])] of the weights to record."""
+        if self.weights is None:
+            if self.layer_name is None:
+                layers = self._variational_layers()
+                if not layers:
+                    raise ValueError("PosteriorStddevRecorder: the model has no variational layers.")
+                layer = layers[0]
+            else:
+                layer = self._layer(self.layer_name)
+            shape = tuple(layer.kernel_posterior_variables["loc"].shape)
+            size = int(np.prod(shape))
+            flat = np.random.default_rng(self.seed).choice(
+                size, min(self.num_weights, size), replace=False
+            )
+            return [(layer, [tuple(int(i) for i in np.unravel_index(f, shape)) for f in flat])]
+        chosen = {}
+        for name, index in self.weights:
+            layer = self._layer(name)
+            shape = tuple(layer.kernel_posterior_variables["loc"].shape)
+            if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape)):
+                raise ValueError(
+                    f"Index {index} is outside the kernel of layer {name!r}, of shape {shape}."
+                )
+            chosen.setdefault(layer, []).append(index)
+        return list(chosen.items())
+
+    def on_train_begin(self, logs=None):
+        if self._chosen is None:
+            self._chosen = self._choose()
+
+    def on_epoch_end(self, epoch, logs=None):
+        for layer, indices in self._chosen:
+            variables = layer.kernel_posterior_variables
+            # The posterior's stddev is elementwise: gather the chosen
+            # entries first instead of computing it for the whole kernel.
+            picked = {
+                key: keras.ops.take(keras.ops.reshape(value, (-1,)), [
+                    int(np.ravel_multi_index(index, value.shape)) for index in indices
+                ])
+                for key, value in variables.items()
+            }
+            means = keras.ops.convert_to_numpy(picked["loc"])
+            stddevs = keras.ops.convert_to_numpy(layer.posterior.stddev(picked))
+            for index, mean, stddev in zip(indices, means, stddevs):
+                name = f"{layer.name} kernel[{','.join(str(i) for i in index)}]"
+                self.means.setdefault(name, []).append(float(mean))
+                self.history.setdefault(name, []).append(float(stddev))

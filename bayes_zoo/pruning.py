@@ -1,0 +1,391 @@
+"""Pruning the kernels of Bayesian layers, and counting their parameters.
+
+Three criteria rank the kernel weights of every variational layer and prune
+the lowest-ranked ones:
+
+- `prune_l1`: the magnitude `|mu|` of the posterior mean, below a threshold
+  (Shridhar et al., section 4.3).
+- `prune_signal_to_noise`: `|mu| / sigma` (Blundell et al., 2015, section 5.1).
+- `prune_log_alpha`: `log alpha = log(sigma^2 / mu^2)` above a threshold, e.g.
+  3 (Molchanov et al., 2017); read from the `log_alpha` variable of a
+  `MultiplicativeNormal` posterior, computed from mu and sigma otherwise
+  (where it is `-2 log(|mu| / sigma)`, signal-to-noise pruning again).
+
+A pruned weight gets a zero mean and a near-zero standard deviation, so that
+every draw of it is (near) zero; the layers keep their shapes, so the pruned
+model predicts, trains, saves and exports as before. The layers hold no mask:
+further training moves pruned weights again unless `KeepPruned` is among the
+callbacks. Biases are not pruned.
+
+```python
+model, report = bz.pruning.prune_l1(model, fraction=0.5)
+print(report)
+model.fit(train_ds, epochs=2, callbacks=[bz.pruning.KeepPruned()])
+```
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.layers.stochastic_layer import stochastic_layers
+
+# Unconstrained values that make a pruned weight's posterior stddev
+# negligible: softplus(-20) ~ 2e-9 for `rho`, and sigma = exp(-10) |mu| = 0
+# at mu = 0 for `log_alpha`. Not -inf: the KL term must stay finite.
+PRUNED_RHO = -20.0
+PRUNED_LOG_ALPHA = -20.0
+
+
+@dataclasses.dataclass
+class LayerPruning:
+    """Pruning of one layer's kernel.
+
+    Attributes:
+        name: the layer's name.
+        num_weights: the number of kernel weights.
+        non_zero_before: kernel weights with a non-zero posterior mean before.
+        non_zero_after: the same, after pruning.
+    """
+
+    name: str
+    num_weights: int
+    non_zero_before: int
+    non_zero_after: int
+
+
+@dataclasses.dataclass
+class PruningReport:
+    """Non-zero kernel weights before and after a pruning step.
+
+    Attributes:
+        criterion: what was pruned, e.g. `"|mu| < 0.01"`.
+        layers: a `LayerPruning` per variational layer, in model order.
+
+    Example:
+
+    >>> model, report = bz.pruning.prune_l1(model, threshold=0.01)
+    >>> report.non_zero_before, report.non_zero_after, report.fraction_pruned
+    >>> print(report)  # one line per layer and a total
+    """
+
+    criterion: str
+    layers: list
+
+    @property
+    def num_weights(self):
+        return sum(layer.num_weights for layer in self.layers)
+
+    @property
+    def non_zero_before(self):
+        return sum(layer.non_zero_before for layer in self.layers)
+
+    @property
+    def non_zero_after(self):
+        return sum(layer.non_zero_after for layer in self.layers)
+
+    @property
+    def fraction_pruned(self):
+        """The fraction of the non-zero kernel weights that this step pruned."""
+        if self.non_zero_before == 0:
+            return 0.0
+        return 1.0 - self.non_zero_after / self.non_zero_before
+
+    @property
+    def sparsity(self):
+        """The fraction of all kernel weights that are zero after this step."""
+        return 1.0 - self.non_zero_after / max(self.num_weights, 1)
+
+    def __str__(self):
+        width = max([len("total")] + [len(layer.name) for layer in self.layers])
+        lines = [
+            f"Pruning: {self.criterion}",
+            f"{'layer':<{width}}  {'weights':>10}  {'non-zero before':>15}  {'after':>10}",
+        ]
+        rows = [
+            (layer.name, layer.num_weights, layer.non_zero_before, layer.non_zero_after)
+            for layer in self.layers
+        ]
+        rows.append(("total", self.num_weights, self.non_zero_before, self.non_zero_after))
+        for name, total, before, after in rows:
+            lines.append(f"{name:<{width}}  {total:>10,}  {before:>15,}  {after:>10,}")
+        lines.append(
+            f"pruned {self.fraction_pruned:.1%} of the non-zero weights; "
+            f"sparsity {self.sparsity:.1%}"
+        )
+        return "\n".join(lines)
+
+
+def _variational_layers(model):
+    layers = [layer for layer in stochastic_layers(model) if isinstance(layer, BaseVariational)]
+    if not layers:
+        raise ValueError(
+            "Argument `model` has no variational layers to prune. "
+            f"Received: model={getattr(model, 'name', model)!r}"
+        )
+    for layer in layers:
+        if not layer.built:
+            raise ValueError(
+                f"Layer {layer.name!r} is not built: call the model on data "
+                "(or build it) before pruning."
+            )
+    return layers
+
+
+def _prune_kernel(variables, pruned):
+    """Sets the mean of the `pruned` kernel weights to 0 and their stddev to ~0."""
+    loc = variables["loc"]
+    loc.assign(keras.ops.where(pruned, keras.ops.zeros_like(loc), loc))
+    if "rho" in variables:
+        spread, value = variables["rho"], PRUNED_RHO
+    elif "log_alpha" in variables:
+        spread, value = variables["log_alpha"], PRUNED_LOG_ALPHA
+    else:
+        raise ValueError(
+            "Pruning supports the MeanFieldNormal ('rho') and MultiplicativeNormal "
+            f"('log_alpha') posteriors. Received variables: {sorted(variables)}"
+        )
+    spread.assign(keras.ops.where(pruned, keras.ops.full_like(spread, value), spread))
+
+
+def _criterion(score_name, threshold, fraction, prune_below=True):
+    """Checks the threshold / fraction pair and describes the criterion."""
+    if (threshold is None) == (fraction is None):
+        raise ValueError(
+            "Pass exactly one of `threshold` and `fraction`. "
+            f"Received: threshold={threshold!r}, fraction={fraction!r}"
+        )
+    if fraction is not None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(
+                f"Argument `fraction` must be in [0, 1]. Received: fraction={fraction!r}"
+            )
+        order = "lowest" if prune_below else "highest"
+        return f"{order} {fraction:.1%} of each layer by {score_name}"
+    return f"{score_name} {'<' if prune_below else '>'} {threshold:g}"
+
+
+def _prune(model, score, threshold, fraction, criterion):
+    """Prunes the kernel weights whose `score(layer)` is lowest.
+
+    With `threshold`, the weights scoring below it; with `fraction`, that
+    fraction of each layer's kernel weights (the lowest scores first).
+    """
+    layers = _variational_layers(model)
+    results = []
+    for layer in layers:
+        variables = layer.kernel_posterior_variables
+        before = int(np.count_nonzero(variables["loc"].numpy()))
+        scores = score(layer)
+        if threshold is not None:
+            pruned = scores < threshold
+        else:
+            num_pruned = int(round(fraction * scores.size))
+            pruned = np.zeros(scores.size, dtype=bool)
+            pruned[np.argsort(scores, axis=None, kind="stable")[:num_pruned]] = True
+            pruned = pruned.reshape(scores.shape)
+        _prune_kernel(variables, pruned)
+        after = int(np.count_nonzero(variables["loc"].numpy()))
+        results.append(LayerPruning(layer.name, int(scores.size), before, after))
+    return model, PruningReport(criterion, results)
+
+
+def _kernel_mean_and_stddev(layer):
+    variables = layer.kernel_posterior_variables
+    loc = variables["loc"].numpy()
+    stddev = keras.ops.convert_to_numpy(layer.posterior.stddev(variables))
+    return loc, stddev
+
+
+def prune_l1(model, threshold=None, fraction=None):
+    """L1 pruning: zero the kernel weights whose posterior mean is small.
+
+    The paper's section 4.3: weights with `|mu| < threshold` are set to zero.
+    The model is changed in place (clone it first to keep the original).
+
+    Args:
+        model: a Keras model with built variational layers.
+        threshold: non-negative float, prune where `|mu| < threshold`.
+        fraction: float in [0, 1], instead prune this fraction of every
+            layer's kernel weights, smallest `|mu|` first.
+
+    Returns:
+        `(model, report)`: the pruned model and a `PruningReport`.
+
+    Example:
+
+    >>> model, report = bz.pruning.prune_l1(model, threshold=1e-2)
+    """
+    criterion = _criterion("|mu|", threshold, fraction)
+    return _prune(
+        model,
+        lambda layer: np.abs(layer.kernel_posterior_variables["loc"].numpy()),
+        threshold,
+        fraction,
+        criterion,
+    )
+
+
+def _signal_to_noise(layer):
+    loc, stddev = _kernel_mean_and_stddev(layer)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(loc) / stddev
+    # A zero mean has no signal whatever its stddev (0 / 0 included).
+    return np.where(loc == 0.0, 0.0, ratio)
+
+
+def prune_signal_to_noise(model, threshold=None, fraction=None):
+    """Prunes the kernel weights with a low signal-to-noise ratio `|mu| / sigma`.
+
+    Blundell et al. (2015) keep the weights whose posterior mean stands out
+    from its spread. The model is changed in place.
+
+    Args:
+        model: a Keras model with built variational layers.
+        threshold: non-negative float, prune where `|mu| / sigma < threshold`.
+        fraction: float in [0, 1], instead prune this fraction of every
+            layer's kernel weights, lowest ratio first.
+
+    Returns:
+        `(model, report)`: the pruned model and a `PruningReport`.
+
+    Example:
+
+    >>> model, report = bz.pruning.prune_signal_to_noise(model, fraction=0.5)
+    """
+    criterion = _criterion("|mu| / sigma", threshold, fraction)
+    return _prune(model, _signal_to_noise, threshold, fraction, criterion)
+
+
+def _negative_log_alpha(layer):
+    variables = layer.kernel_posterior_variables
+    if "log_alpha" in variables:
+        return -variables["log_alpha"].numpy()
+    loc, stddev = _kernel_mean_and_stddev(layer)
+    with np.errstate(divide="ignore"):
+        # log(mu^2 / sigma^2); -inf where mu = 0, so zero means go first.
+        return 2.0 * (np.log(np.abs(loc)) - np.log(stddev))
+
+
+def prune_log_alpha(model, threshold=None, fraction=None):
+    """Prunes the kernel weights whose dropout rate `alpha = sigma^2 / mu^2` is high.
+
+    For the paper's `MultiplicativeNormal` posterior, `log_alpha` is a
+    variable; weights with `log_alpha > 3` (a dropout rate above 0.95) carry
+    almost only noise (Molchanov et al., 2017). For a `MeanFieldNormal`
+    posterior it is computed as `log(sigma^2 / mu^2)`. The model is changed
+    in place.
+
+    Known limitation: a `MultiplicativeNormal` weight with a zero mean has a
+    zero stddev (`sigma = sqrt(alpha) |mu|`), which makes its KL term
+    infinite: the pruned model predicts, saves and reloads, but training it
+    gives a NaN loss until that posterior's stddev is floored.
+
+    Args:
+        model: a Keras model with built variational layers.
+        threshold: float, prune where `log_alpha > threshold`; 3 when
+            neither `threshold` nor `fraction` is given.
+        fraction: float in [0, 1], instead prune this fraction of every
+            layer's kernel weights, largest `log_alpha` first.
+
+    Returns:
+        `(model, report)`: the pruned model and a `PruningReport`.
+
+    Example:
+
+    >>> model, report = bz.pruning.prune_log_alpha(model)  # log_alpha > 3
+    """
+    if threshold is None and fraction is None:
+        threshold = 3.0
+    criterion = _criterion("log_alpha", threshold, fraction, prune_below=False)
+    # Ranked by -log_alpha, so that pruning takes the lowest scores.
+    return _prune(
+        model,
+        _negative_log_alpha,
+        None if threshold is None else -threshold,
+        fraction,
+        criterion,
+    )
+
+
+def count_parameters(model):
+    """Counts a model's parameters, and the non-zero ones of its posteriors.
+
+    Args:
+        model: a built Keras model.
+
+    Returns:
+        A dict of ints:
+        - `trainable`, `non_trainable`: scalars in the model's variables.
+        - `variational_weights`: weights with a posterior (kernels and
+          biases of the variational layers; each has a mean and a spread).
+        - `non_zero_means`: those with a non-zero posterior mean.
+        - `pruned`: `variational_weights - non_zero_means`.
+        - `deterministic_weights`: trainable scalars outside the posteriors
+          (e.g. frequentist layers, batch-norm scales).
+        - `non_zero_parameters`: what a sparse copy stores: two numbers
+          (mean, spread) per non-zero variational weight, plus the non-zero
+          deterministic trainable scalars; comparable to a frequentist
+          model's parameter count.
+
+    Example:
+
+    >>> bz.pruning.count_parameters(model)["non_zero_means"]
+    """
+    posterior_ids = set()
+    variational_weights = non_zero_means = 0
+    for layer in stochastic_layers(model):
+        if not isinstance(layer, BaseVariational) or not layer.built:
+            continue
+        groups = [layer.kernel_posterior_variables]
+        if layer.use_bias:
+            groups.append(layer.bias_posterior_variables)
+        for variables in groups:
+            loc = variables["loc"].numpy()
+            variational_weights += loc.size
+            non_zero_means += int(np.count_nonzero(loc))
+            posterior_ids.update(id(variable) for variable in variables.values())
+    trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    non_trainable = sum(int(np.prod(v.shape)) for v in model.non_trainable_variables)
+    deterministic = [v for v in model.trainable_variables if id(v) not in posterior_ids]
+    return {
+        "trainable": trainable,
+        "non_trainable": non_trainable,
+        "variational_weights": variational_weights,
+        "non_zero_means": non_zero_means,
+        "pruned": variational_weights - non_zero_means,
+        "deterministic_weights": sum(int(np.prod(v.shape)) for v in deterministic),
+        "non_zero_parameters": 2 * non_zero_means
+        + sum(int(np.count_nonzero(v.numpy())) for v in deterministic),
+    }
+
+
+class KeepPruned(keras.callbacks.Callback):
+    """Keeps pruned kernel weights pruned while a model trains.
+
+    The variational layers hold no pruning mask, so gradient steps move a
+    pruned weight's mean away from zero. This callback takes the kernel
+    weights whose posterior mean is exactly zero when training begins (the
+    pruned ones; a trained weight is practically never exactly zero) and
+    prunes them again after every training batch.
+
+    Example:
+
+    >>> model, report = bz.pruning.prune_l1(model, fraction=0.5)
+    >>> model.fit(x, y, epochs=2, callbacks=[bz.pruning.KeepPruned()])
+    """
+
+    def on_train_begin(self, logs=None):
+        self._pruned = []
+        for layer in stochastic_layers(self.model):
+            if isinstance(layer, BaseVariational) and layer.built:
+                variables = layer.kernel_posterior_variables
+                pruned = keras.ops.equal(variables["loc"], 0.0)
+                if bool(keras.ops.any(pruned)):
+                    self._pruned.append((variables, pruned))
+
+    def on_train_batch_end(self, batch, logs=None):
+        for variables, pruned in self._pruned:
+            _prune_kernel(variables, pruned)

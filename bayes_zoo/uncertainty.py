@@ -1,0 +1,517 @@
+"""Monte Carlo prediction with uncertainty, vectorised in one graph call.
+
+A Bayesian model (or an MC-dropout model) samples on every call, so T calls
+give T draws `p_t` of the predictive probabilities. Here the T draws are one
+graph call: the batch is repeated T times along the batch axis and the model
+runs once on the stacked copies. Local reparameterization, flipout and MC
+dropout draw their noise per example, so every copy is a different draw;
+Reparameterization ("bbb") layers are told through
+`bayes_zoo.layers.set_weight_samples` to draw one kernel per copy.
+
+Flipout layers draw one kernel perturbation per call and decorrelate the
+examples of a batch by random signs only: copies of one example in one call
+would share that perturbation (their average converges to the average over
+signs, not over the posterior), so a model with flipout layers draws one
+sample per model call, in a graph loop.
+
+From the draws, `decompose` computes the two usual splits of the predictive
+uncertainty:
+
+- Depeweg et al. (2018): predictive entropy `H[p_bar]` = expected entropy
+  `mean_t H[p_t]` (aleatoric) + mutual information (epistemic).
+- Kwon et al. (2020), used by Shridhar et al. (eq. 14): the predictive
+  variance `mean_t(diag(p_t) - p_t p_t^T)` (aleatoric) +
+  `mean_t((p_t - p_bar)(p_t - p_bar)^T)` (epistemic), kept as the per-class
+  diagonals and their sums.
+
+```python
+result = bz.predict_with_uncertainty(model, images, num_samples=20)
+result.probabilities, result.mutual_information, result.epistemic
+```
+"""
+
+import contextlib
+import dataclasses
+import math
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.layers.stochastic_layer import posterior_mean
+from bayes_zoo.layers.stochastic_layer import set_weight_samples
+from bayes_zoo.layers.stochastic_layer import stochastic_layers
+
+MODES = ("softmax", "normalized")
+
+
+@dataclasses.dataclass
+class UncertaintyResult:
+    """What `predict_with_uncertainty` returns: NumPy arrays over N examples.
+
+    Entropies are in nats. With T samples `p_t` ([N, C] each) and their mean
+    `p_bar`:
+
+    Attributes:
+        probabilities: [N, C], `p_bar`, the mean predictive probabilities.
+        predicted_class: [N], `argmax p_bar`.
+        predictive_entropy: [N], `H[p_bar]`.
+        expected_entropy: [N], `mean_t H[p_t]`, aleatoric (Depeweg et al.).
+        mutual_information: [N], `H[p_bar] - mean_t H[p_t]`, epistemic
+            (Depeweg et al.).
+        aleatoric: [N], the trace of `mean_t(diag(p_t) - p_t p_t^T)`
+            (Kwon et al.).
+        epistemic: [N], the trace of `mean_t((p_t - p_bar)(p_t - p_bar)^T)`
+            (Kwon et al.).
+        aleatoric_per_class: [N, C], the diagonal of the aleatoric matrix.
+        epistemic_per_class: [N, C], the diagonal of the epistemic matrix.
+        sample_probabilities: [T, N, C], the draws `p_t`, or None unless
+            `keep_samples=True`.
+    """
+
+    probabilities: np.ndarray
+    predicted_class: np.ndarray
+    predictive_entropy: np.ndarray
+    expected_entropy: np.ndarray
+    mutual_information: np.ndarray
+    aleatoric: np.ndarray
+    epistemic: np.ndarray
+    aleatoric_per_class: np.ndarray
+    epistemic_per_class: np.ndarray
+    sample_probabilities: np.ndarray | None = None
+
+
+def _entropy(probabilities):
+    # xlogy gives 0 * log(0) = 0 for classes with zero probability.
+    return -tf.reduce_sum(tf.math.xlogy(probabilities, probabilities), axis=-1)
+
+
+def decompose(sample_probabilities):
+    """Splits the uncertainty of T Monte Carlo draws into its parts.
+
+    Pure tensor math (usable inside a `tf.function` or a SavedModel).
+
+    Args:
+        sample_probabilities: float tensor or array [T, N, C], the predictive
+            probabilities of T draws for N examples over C classes.
+
+    Returns:
+        A dict of tensors, keyed by the `UncertaintyResult` field names
+        (`probabilities`, `predicted_class`, `predictive_entropy`,
+        `expected_entropy`, `mutual_information`, `aleatoric`, `epistemic`,
+        `aleatoric_per_class`, `epistemic_per_class`).
+
+    Example:
+
+    >>> samples = bz.uncertainty.monte_carlo_probabilities(model, images, 20)
+    >>> parts = bz.uncertainty.decompose(samples)
+    >>> parts["mutual_information"]  # [N]
+    """
+    samples = tf.convert_to_tensor(sample_probabilities)
+    if not samples.dtype.is_floating:
+        raise ValueError(
+            "Argument `sample_probabilities` must be floating point. "
+            f"Received: dtype={samples.dtype.name}"
+        )
+    if samples.shape.rank is not None and samples.shape.rank < 3:
+        raise ValueError(
+            "Argument `sample_probabilities` must have shape [T, N, C]. "
+            f"Received: shape={samples.shape}"
+        )
+    mean = tf.reduce_mean(samples, axis=0)
+    predictive_entropy = _entropy(mean)
+    expected_entropy = tf.reduce_mean(_entropy(samples), axis=0)
+    # Diagonals of eq. 14: mean_t(p - p^2) and mean_t((p - p_bar)^2). Written
+    # as p * (1 - p) rather than p_bar - mean_t(p^2) so it cannot go negative.
+    aleatoric_per_class = tf.reduce_mean(samples * (1.0 - samples), axis=0)
+    epistemic_per_class = tf.reduce_mean(tf.square(samples - mean), axis=0)
+    return {
+        "probabilities": mean,
+        "predicted_class": tf.argmax(mean, axis=-1),
+        "predictive_entropy": predictive_entropy,
+        "expected_entropy": expected_entropy,
+        "mutual_information": predictive_entropy - expected_entropy,
+        "aleatoric": tf.reduce_sum(aleatoric_per_class, axis=-1),
+        "epistemic": tf.reduce_sum(epistemic_per_class, axis=-1),
+        "aleatoric_per_class": aleatoric_per_class,
+        "epistemic_per_class": epistemic_per_class,
+    }
+
+
+# --- the in-graph core ----------------------------------------------------
+
+
+def _check_mode(mode):
+    if mode not in MODES:
+        raise ValueError(f"Unknown argument `mode`: expected one of {MODES}. Received: mode={mode!r}")
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def _to_probabilities(outputs, mode):
+    outputs = tf.cast(outputs, tf.float32)
+    if mode == "softmax":
+        return tf.nn.softmax(outputs, axis=-1)
+    # The reference implementation's "normalized" mode.
+    positive = tf.nn.softplus(outputs)
+    return positive / tf.reduce_sum(positive, axis=-1, keepdims=True)
+
+
+def _sampling_layers(model, estimator):
+    return [
+        layer
+        for layer in stochastic_layers(model)
+        if isinstance(layer, BaseVariational)
+        and layer.estimator == estimator
+        and not layer.use_posterior_mean
+    ]
+
+
+@contextlib.contextmanager
+def _stacked_copies(model, num_copies):
+    """While tracing: the batch holds `num_copies` copies, one kernel each."""
+    layers = [layer for layer in stochastic_layers(model) if hasattr(layer, "weight_samples")]
+    previous = [layer.weight_samples for layer in layers]
+    set_weight_samples(model, num_copies)
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, previous):
+            layer.weight_samples = value
+
+
+def _draw_copies(model, images, num_copies, mode):
+    """[num_copies, N, C] probabilities from one model call on stacked copies.
+
+    `num_copies` is a Python int, or a scalar tensor when no layer draws one
+    kernel per call (`set_weight_samples` needs a Python int).
+    """
+    rank = images.shape.rank
+    multiples = tf.concat([[num_copies], tf.ones([rank - 1], tf.int32)], axis=0)
+    # Tiling (not repeating) keeps each copy contiguous: copy t is rows
+    # t*N .. (t+1)*N - 1, the grouping `set_weight_samples` expects.
+    stacked = tf.tile(images, multiples)
+    if isinstance(num_copies, int):
+        with _stacked_copies(model, num_copies):
+            outputs = model(stacked, training=False)
+    else:
+        outputs = model(stacked, training=False)
+    if not tf.is_tensor(outputs):
+        raise ValueError(
+            "predict_with_uncertainty needs a model with a single output tensor "
+            f"(the logits). Received outputs of type {type(outputs).__name__}"
+        )
+    probabilities = _to_probabilities(outputs, mode)
+    shape = tf.concat(
+        [[num_copies, tf.shape(images)[0]], tf.shape(probabilities)[1:]], axis=0
+    )
+    return tf.reshape(probabilities, shape)
+
+
+def _monte_carlo_function(model):
+    """The model's compiled Monte Carlo function, traced once per signature."""
+    # The function refers to the model weakly, so that caching it does not
+    # keep the model alive.
+    model_ref = weakref.ref(model)
+
+    @tf.function(reduce_retracing=True, autograph=False)
+    def draw(images, num_samples, mode, samples_per_call, switch_state):
+        # `switch_state` (the layers' posterior-mean switches) is only part
+        # of the trace key: flipping a switch must trace again.
+        del switch_state
+        model = model_ref()
+        images = tf.convert_to_tensor(images)
+        if samples_per_call is None:
+            return _draw_copies(model, images, num_samples, mode)
+        # Memory is bounded by `samples_per_call` copies per model call; the
+        # loop stays in the graph, one call at a time (parallel iterations
+        # would hold several calls' activations at once).
+        num_calls = (num_samples + samples_per_call - 1) // samples_per_call
+        blocks = tf.TensorArray(tf.float32, size=num_calls)
+        _, blocks = tf.while_loop(
+            lambda i, blocks: i < num_calls,
+            lambda i, blocks: (
+                i + 1,
+                blocks.write(i, _draw_copies(model, images, samples_per_call, mode)),
+            ),
+            (tf.constant(0), blocks),
+            parallel_iterations=1,
+        )
+        return blocks.concat()[:num_samples]
+
+    return draw
+
+
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def monte_carlo_probabilities(model, images, num_samples, mode="softmax", samples_per_call=None):
+    """Draws `num_samples` predictive probabilities in one graph call.
+
+    The batch is tiled `num_samples` times and the model runs once on the
+    stacked copies (or once per `samples_per_call` copies, in a graph loop).
+    Traceable: inside another `tf.function` (e.g. a SavedModel signature),
+    `images` may have an unknown batch size and `num_samples` may be a
+    scalar tensor.
+
+    Reparameterization ("bbb") layers draw one kernel per copy, which needs
+    the number of copies per call as a Python int: for a model with such
+    layers, `num_samples` must be static (a Python int or a constant tensor)
+    unless `samples_per_call` is given, in which case every call holds
+    `samples_per_call` copies and a dynamic `num_samples` works (the last
+    call may draw up to `samples_per_call - 1` extra samples, discarded).
+
+    Flipout layers share one kernel perturbation per call, decorrelated
+    across the batch by random signs only, so copies of an example in one
+    call are not independent draws: a model with flipout layers runs one
+    copy per call (`samples_per_call=1`), in a graph loop.
+
+    The model must output logits (no final softmax), as the zoo's builders
+    do.
+
+    Args:
+        model: a Keras model with one input and one output (the logits).
+        images: float tensor [N, ...] matching the model's input.
+        num_samples: positive int or scalar int tensor, the number of draws T.
+        mode: `"softmax"`, or `"normalized"` (softplus of the outputs divided
+            by their sum, as the reference implementation).
+        samples_per_call: positive int or None; at most this many copies of
+            the batch per model call. None: all T copies in one call.
+
+    Returns:
+        A float32 tensor [T, N, C] of probabilities.
+
+    Example:
+
+    >>> samples = bz.uncertainty.monte_carlo_probabilities(model, images, 20)
+    >>> samples.shape  # (20, N, num_classes)
+    """
+    _check_mode(mode)
+    if samples_per_call is not None:
+        _check_positive_int("samples_per_call", samples_per_call)
+        samples_per_call = int(samples_per_call)
+    if _sampling_layers(model, "flipout"):
+        samples_per_call = 1
+    static_num_samples = tf.get_static_value(num_samples)
+    if static_num_samples is not None:
+        if np.ndim(static_num_samples) != 0 or not np.issubdtype(
+            np.asarray(static_num_samples).dtype, np.integer
+        ):
+            raise ValueError(
+                "Argument `num_samples` must be a positive integer. "
+                f"Received: num_samples={static_num_samples!r}"
+            )
+        _check_positive_int("num_samples", int(static_num_samples))
+        num_samples = int(static_num_samples)
+        if samples_per_call is not None:
+            if samples_per_call >= num_samples:
+                samples_per_call = None
+            else:
+                # Spread the samples evenly over the calls: fewer discarded.
+                num_calls = math.ceil(num_samples / samples_per_call)
+                samples_per_call = math.ceil(num_samples / num_calls)
+    needs_static_copies = (
+        bool(_sampling_layers(model, "reparameterization")) and samples_per_call is None
+    )
+    if needs_static_copies and static_num_samples is None:
+        raise ValueError(
+            "This model has Reparameterization ('bbb') layers, which draw one "
+            "kernel per copy of the batch and need the number of copies as a "
+            "Python int: pass a static `num_samples`, or a `samples_per_call`. "
+            f"Received: num_samples={num_samples!r}"
+        )
+    if not needs_static_copies:
+        # A tensor, so that a new T does not trace the function again.
+        num_samples = tf.cast(num_samples, tf.int32)
+    if model not in _COMPILED:
+        _COMPILED[model] = _monte_carlo_function(model)
+    switch_state = tuple(layer.use_posterior_mean for layer in stochastic_layers(model))
+    return _COMPILED[model](images, num_samples, mode, samples_per_call, switch_state)
+
+
+# --- input checks and batching --------------------------------------------
+
+
+def _model_input_spec(model):
+    """(shape, dtype) of the model's single input; shape None if unknown."""
+    # Subclassed models have no symbolic inputs until they are called.
+    inputs = getattr(model, "inputs", None)
+    if not inputs:
+        return None, "float32"
+    if len(inputs) != 1:
+        raise ValueError(
+            f"predict_with_uncertainty needs a model with one input. Received a model with {len(inputs)}"
+        )
+    return tuple(inputs[0].shape), inputs[0].dtype
+
+
+def _check_images(images, input_shape, dtype, first_index):
+    """Returns `images` as a NumPy array of `dtype`, or raises ValueError."""
+    array = np.asarray(images)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(
+            "Argument `x` must hold real numbers (float, or integers that are "
+            f"cast to {dtype}). Received: dtype={array.dtype}"
+        )
+    if input_shape is not None:
+        if array.ndim != len(input_shape):
+            raise ValueError(
+                f"Argument `x` must have rank {len(input_shape)} (batch + the model's "
+                f"input shape {input_shape[1:]}). Received: shape={array.shape}"
+            )
+        for axis, (size, expected) in enumerate(zip(array.shape[1:], input_shape[1:]), 1):
+            if expected is not None and size != expected:
+                raise ValueError(
+                    f"Argument `x` does not match the model's input shape "
+                    f"{input_shape}: axis {axis} has size {size}, expected {expected}. "
+                    f"Received: shape={array.shape}"
+                )
+    array = array.astype(dtype, copy=False)
+    finite = np.isfinite(array).reshape(len(array), -1).all(axis=1) if array.size else []
+    if not np.all(finite):
+        bad = np.flatnonzero(~finite)
+        raise ValueError(
+            f"Argument `x` contains NaN or inf values in {len(bad)} example(s), "
+            f"the first at index {first_index + bad[0]}"
+        )
+    return array
+
+
+def _image_blocks(model, x, batch_size):
+    """Yields checked [n <= batch_size, ...] blocks of the images in `x`.
+
+    `x` is an array or tensor, or a `tf.data.Dataset` of images or of
+    `(images, labels, ...)` tuples, batched or not.
+    """
+    input_shape, dtype = _model_input_spec(model)
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        if isinstance(spec, tuple):
+            x = x.map(lambda *element: element[0])
+            spec = spec[0]
+        if not isinstance(spec, tf.TensorSpec):
+            raise ValueError(
+                "A dataset `x` must yield image tensors or (images, labels) tuples. "
+                f"Received: element_spec={x.element_spec}"
+            )
+        if input_shape is not None and spec.shape.rank == len(input_shape) - 1:
+            x = x.batch(batch_size)
+        blocks = iter(x)
+    else:
+        blocks = iter([x])
+    start = 0
+    for block in blocks:
+        array = _check_images(block, input_shape, dtype, start)
+        for offset in range(0, len(array), batch_size):
+            yield tf.convert_to_tensor(array[offset : offset + batch_size])
+        start += len(array)
+    if start == 0:
+        raise ValueError("Argument `x` holds no examples.")
+
+
+# --- the public entry points ----------------------------------------------
+
+
+def predict_with_uncertainty(
+    model,
+    x,
+    num_samples=20,
+    batch_size=128,
+    mode="softmax",
+    chunk_size=None,
+    keep_samples=False,
+):
+    """Monte Carlo prediction with its uncertainty decompositions.
+
+    Every batch is one graph call that draws all `num_samples` samples at
+    once (see `monte_carlo_probabilities`); `chunk_size` bounds the number of
+    images (examples x samples) one model call sees.
+
+    Works for local reparameterization, Reparameterization ("bbb") and
+    flipout models, MC-dropout models, and frequentist models (all samples
+    equal, epistemic parts zero). Inside `bz.layers.posterior_mean(model)`
+    every sample is the posterior-mean prediction.
+
+    Args:
+        model: a Keras model with one input and one output (the logits).
+        x: images as a NumPy array or tensor [N, ...] matching the model's
+            input (float; integers are cast as they are, not rescaled), or a
+            `tf.data.Dataset` of images or `(images, labels)` tuples, batched
+            or not.
+        num_samples: positive int, the number of Monte Carlo draws T.
+        batch_size: positive int, the examples per graph call (larger dataset
+            batches are split).
+        mode: `"softmax"`, or `"normalized"` (softplus of the outputs divided
+            by their sum, as the reference implementation).
+        chunk_size: positive int or None, the most images (examples x
+            samples) in one model call. None: `batch_size * num_samples`.
+        keep_samples: bool, also return the [T, N, C] draws.
+
+    Returns:
+        An `UncertaintyResult` of NumPy arrays.
+
+    Example:
+
+    >>> result = bz.predict_with_uncertainty(model, images, num_samples=20)
+    >>> result.probabilities.shape, result.epistemic.shape  # (N, C), (N,)
+    """
+    _check_positive_int("num_samples", num_samples)
+    _check_positive_int("batch_size", batch_size)
+    _check_mode(mode)
+    if chunk_size is None:
+        examples_per_call, samples_per_call = batch_size, None
+    else:
+        _check_positive_int("chunk_size", chunk_size)
+        examples_per_call = min(batch_size, chunk_size)
+        samples_per_call = max(1, chunk_size // examples_per_call)
+    parts = []
+    for images in _image_blocks(model, x, examples_per_call):
+        samples = monte_carlo_probabilities(model, images, num_samples, mode, samples_per_call)
+        part = {name: value.numpy() for name, value in decompose(samples).items()}
+        if keep_samples:
+            part["sample_probabilities"] = samples.numpy()
+        parts.append(part)
+    return UncertaintyResult(
+        **{
+            name: np.concatenate(
+                [part[name] for part in parts],
+                axis=1 if name == "sample_probabilities" else 0,
+            )
+            for name in parts[0]
+        }
+    )
+
+
+def posterior_mean_predict(model, x, batch_size=128, mode="softmax"):
+    """Predictive probabilities of the posterior-mean network (no sampling).
+
+    Every variational layer uses its posterior means and MC dropout is off
+    (`bz.layers.posterior_mean`), for one deterministic pass.
+
+    Args:
+        model: a Keras model with one input and one output (the logits).
+        x: images, as for `predict_with_uncertainty`.
+        batch_size: positive int, the examples per graph call.
+        mode: `"softmax"` or `"normalized"`.
+
+    Returns:
+        A NumPy array [N, C] of probabilities.
+
+    Example:
+
+    >>> probabilities = bz.uncertainty.posterior_mean_predict(model, images)
+    """
+    _check_positive_int("batch_size", batch_size)
+    _check_mode(mode)
+    with posterior_mean(model):
+        return np.concatenate(
+            [
+                monte_carlo_probabilities(model, images, 1, mode)[0].numpy()
+                for images in _image_blocks(model, x, batch_size)
+            ],
+            axis=0,
+        )
