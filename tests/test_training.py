@@ -104,6 +104,21 @@ def test_one_sample_is_plain_keras():
     assert ours["loss"] == pytest.approx(reference["loss"], rel=1e-6)
 
 
+def test_training_ignores_weight_samples_left_for_prediction():
+    model = architectures.gal_lenet(method="bbb", input_shape=SMALL_SHAPE)
+    _compile(model, learning_rate=1e-3)
+    # Left over from Monte Carlo prediction on 7 stacked copies; 4 examples
+    # could not be split into 7 groups.
+    bz.layers.set_weight_samples(model, 7)
+    images, labels = _batch(size=4)
+    assert np.isfinite(model.train_on_batch(images, labels, return_dict=True)["loss"])
+    assert all(
+        layer.weight_samples == 7
+        for layer in bz.layers.stochastic_layers(model)
+        if hasattr(layer, "weight_samples")
+    )
+
+
 def test_evaluate_and_predict_do_not_repeat_the_batch():
     model = architectures.gal_lenet(
         method="bbb", input_shape=SMALL_SHAPE, num_train_examples=20, train_samples=4
