@@ -4,6 +4,7 @@ Bayes by Backprop with the local reparameterization trick (Shridhar et al.)
 and MC dropout (Gal & Ghahramani), with TensorFlow Probability distributions.
 """
 
+from bayes_zoo import architectures
 from bayes_zoo import callbacks
 from bayes_zoo import data
 from bayes_zoo import layers
@@ -11,6 +12,7 @@ from bayes_zoo import metrics
 from bayes_zoo import plots
 from bayes_zoo import posteriors
 from bayes_zoo import priors
+from bayes_zoo import training
 from bayes_zoo import uncertainty
 from bayes_zoo.uncertainty import predict_with_uncertainty
 
