@@ -1,0 +1,267 @@
+"""The `bayes-zoo` command.
+
+```
+bayes-zoo list
+bayes-zoo train CARD [--epochs N --batch-size N --train-samples K --num-samples T
+                      --data-dir DIR --output DIR --seed N --max-steps-per-epoch N]
+bayes-zoo evaluate CARD_OR_FILE [--dataset NAME --data-dir DIR --num-samples T --batch-size N]
+bayes-zoo demo [--epochs N | --quick] [--output DIR --seed N]
+```
+
+Each subcommand is a function `<name>_command(args)` returning the exit
+status, so that later subcommands (export) and richer versions (evaluate's
+plots) slot in beside them. Bad input (an unknown card, a missing file or
+folder, a bad flag value) ends with a non-zero status and one line on stderr
+saying what is wrong and how to fix it.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+import keras
+
+from bayes_zoo import data
+from bayes_zoo import demo
+from bayes_zoo import trainer
+from bayes_zoo import zoo
+
+PROG = "bayes-zoo"
+# Exit statuses: argparse's 2 for bad flags, 1 for bad values found later,
+# 130 (128 + SIGINT) for Ctrl-C, as shells report it.
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: what is wrong, and where help is.
+
+    Abbreviated flags are refused: `--epoch 3` is an error, not `--epochs 3`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _one_line(error):
+    return " ".join(str(error).split())
+
+
+# ---------------------------------------------------------------------------
+# Subcommands.
+
+
+def list_command(args):
+    """Prints the zoo's cards: what each is, the paper's accuracy, and whether it is trained."""
+    rows = [("card", "architecture", "method", "dataset", "paper", "measured", "trained")]
+    for card in zoo.cards():
+        paper = card.paper.get("accuracy")
+        measured = card.results.get("accuracy")
+        rows.append((
+            card.name,
+            card.architecture,
+            card.method,
+            card.dataset,
+            "-" if paper is None else f"{paper:.1%}",
+            "-" if measured is None else f"{measured:.1%}",
+            "yes" if os.path.isfile(zoo.model_path(card)) else "no",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print(f"Cards are in {os.path.join(zoo.home(), 'models')}; "
+          f"`{PROG} train CARD` trains one.")
+    return 0
+
+
+def train_command(args):
+    """Trains a card (resuming an interrupted run in the same output folder)."""
+    trainer.train(
+        args.card,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        train_samples=args.train_samples,
+        num_samples=args.num_samples,
+        data_dir=args.data_dir,
+        output_dir=args.output,
+        seed=args.seed,
+        max_steps_per_epoch=args.max_steps_per_epoch,
+        verbose=1,
+    )
+    return 0
+
+
+def _evaluation_target(args):
+    """The model to evaluate, its name, and the card that says how it was trained (or None)."""
+    target = args.target
+    if target.endswith(".keras"):
+        if not os.path.isfile(target):
+            raise FileNotFoundError(
+                f"No model file {target}. Fix: pass a .keras file or a card name.")
+        # The trainer writes metrics.json beside model.keras; it names the card.
+        metrics_file = os.path.join(os.path.dirname(target), trainer.METRICS_FILE)
+        card = None
+        if os.path.isfile(metrics_file):
+            with open(metrics_file) as file:
+                card_name = json.load(file).get("card")
+            if card_name in zoo.list():
+                card = zoo.card(card_name)
+        return keras.models.load_model(target), target, card
+    card = zoo.card(target)
+    return zoo.load(card), card.name, card
+
+
+def evaluate_command(args):
+    """Prints the held-out test accuracy, NLL, ECE, Brier score and mean uncertainties."""
+    model, name, card = _evaluation_target(args)
+    dataset = args.dataset or (card.dataset if card else None)
+    if dataset is None:
+        raise ValueError(
+            f"Cannot tell which dataset {name} was trained on. Fix: pass --dataset, one of "
+            f"{', '.join(data.DATASETS)}."
+        )
+    num_samples = args.num_samples or (card.evaluation.num_samples if card else 25)
+    # The model's own input size, whatever the card's default.
+    height, width = model.input_shape[1:3]
+    test = data.load(dataset, "test", batch_size=args.batch_size, data_dir=args.data_dir,
+                     image_size=(height, width))
+    results = trainer.evaluate_model(model, test, num_samples, batch_size=args.batch_size)
+    print(f"{name} on the {dataset} test split ({results['num_examples']} examples, "
+          f"{num_samples} Monte Carlo samples):")
+    for key in ("accuracy", "nll", "ece", "brier", "aleatoric", "epistemic",
+                "mutual_information"):
+        print(f"  {key:<20}{results[key]:.4f}")
+    return 0
+
+
+def demo_command(args):
+    """Trains the demo's Bayesian CNN on bundled digits and shows its uncertainty."""
+    demo.run_demo(epochs=args.epochs, quick=args.quick, output_dir=args.output, seed=args.seed)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The parser.
+
+
+def build_parser():
+    """The `bayes-zoo` argument parser (each subparser's `run` is its command)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Bayesian CNNs of the papers: list, train and evaluate the zoo's models.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                     parser_class=_Parser)
+
+    listing = commands.add_parser("list", help="the zoo's cards")
+    listing.set_defaults(run=list_command)
+
+    train = commands.add_parser(
+        "train",
+        help="train a card; rerun after an interruption to resume",
+        description="Train a zoo card's model with its hyper-parameters, writing checkpoints, "
+                    "a CSV log, the trained model and test metrics to the output folder. Run "
+                    "it again after an interruption to resume from the last completed epoch.",
+    )
+    train.add_argument("card", help="a card name (see `bayes-zoo list`) or a .toml card file")
+    train.add_argument("--epochs", type=_positive_int, help="total epochs (default: the card's)")
+    train.add_argument("--batch-size", type=_positive_int, help="default: the card's")
+    train.add_argument("--train-samples", type=_positive_int,
+                       help="weight samples per training step (default: the card's)")
+    train.add_argument("--num-samples", type=_positive_int,
+                       help="Monte Carlo samples of the test evaluation (default: the card's)")
+    train.add_argument("--data-dir", help="folder holding the dataset's files or a TFDS copy")
+    train.add_argument("--output", help="output folder (default: saved_models/CARD)")
+    train.add_argument("--seed", type=_non_negative_int, default=0)
+    train.add_argument("--max-steps-per-epoch", type=_positive_int,
+                       help="cap on training and validation batches per epoch, for a quick run")
+    train.set_defaults(run=train_command)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="test accuracy, NLL and ECE of a trained model",
+        description="Evaluate a trained model on its dataset's held-out test split with Monte "
+                    "Carlo prediction.",
+    )
+    evaluate.add_argument("target", metavar="CARD_OR_FILE",
+                          help="a trained card's name, or a .keras model file")
+    evaluate.add_argument("--dataset", choices=data.DATASETS,
+                          help="the dataset (default: the card's)")
+    evaluate.add_argument("--data-dir", help="folder holding the dataset's files or a TFDS copy")
+    evaluate.add_argument("--num-samples", type=_positive_int,
+                          help="Monte Carlo samples (default: the card's)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=128)
+    evaluate.set_defaults(run=evaluate_command)
+
+    demo_parser = commands.add_parser(
+        "demo",
+        help="train a small Bayesian CNN on bundled digits and show its uncertainty",
+        description=demo.__doc__.splitlines()[0],
+    )
+    budget = demo_parser.add_mutually_exclusive_group()
+    budget.add_argument("--epochs", type=_positive_int, help="default: the demo card's 20")
+    budget.add_argument("--quick", action="store_true",
+                        help=f"a {demo.QUICK_EPOCHS}-epoch smoke run")
+    demo_parser.add_argument("--output", default=demo.DEFAULT_OUTPUT,
+                             help=f"output folder (default: ./{demo.DEFAULT_OUTPUT})")
+    demo_parser.add_argument("--seed", type=_non_negative_int, default=0)
+    demo_parser.set_defaults(run=demo_command)
+    return parser
+
+
+def main(argv=None):
+    """Runs `bayes-zoo` with `argv` (default: the command line); returns the exit status.
+
+    Never raises for bad input: argparse errors return 2, errors found later
+    (unknown card, missing data, ...) print one line on stderr and return 1.
+
+    Example:
+
+    >>> from bayes_zoo.cli import main
+    >>> main(["train", "demo_lrt_digits", "--epochs", "2", "--output", "/tmp/demo"])
+    0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_request:  # --help, or an argparse error already printed.
+        return exit_request.code
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"{PROG} {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        hint = (" Run the same command again to resume from the last completed epoch."
+                if args.command == "train" else "")
+        print(f"{PROG} {args.command}: interrupted.{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,540 @@
+"""A zoo card's training run: checkpoints every epoch, a CSV log, resume, test metrics.
+
+`train(card)` builds the card's model, compiles it as the card says, fits it
+with a progress bar (and the card's KL-weight schedule for variational
+methods), and writes to its output folder:
+
+- `training_log.csv`: one row per completed epoch: loss, NLL, KL, accuracy,
+  their validation values, learning rate, seconds;
+- `checkpoint/epoch_NNNN.keras`: the model after the last completed epoch,
+  with the optimizer's state;
+- `checkpoint/state.json`: that epoch, the run's settings and the training
+  time so far;
+- `model.keras`: the trained model, at the end;
+- `metrics.json`: held-out test metrics (Monte Carlo averaged), at the end.
+
+Run again on the same output folder after an interruption, it resumes from
+the last completed epoch with the same weights and optimizer state.
+Resumed epochs see the data in the same shuffling sequence as the first
+epochs of a run (`bz.data` shuffles with the run's seed), not the sequence
+the interrupted run would have continued with.
+"""
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+import keras
+import numpy as np
+
+from bayes_zoo import callbacks as bz_callbacks
+from bayes_zoo import data
+from bayes_zoo import metrics
+from bayes_zoo import zoo
+from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.uncertainty import predict_with_uncertainty
+
+CHECKPOINT_FOLDER = "checkpoint"
+STATE_FILE = "state.json"
+LOG_FILE = "training_log.csv"
+MODEL_FILE = "model.keras"
+METRICS_FILE = "metrics.json"
+
+# Settings a resumed run must share with the run it continues; `epochs` may
+# grow (training longer), anything else would mix two different runs.
+_RESUME_SETTINGS = ("card", "batch_size", "train_samples", "seed", "max_steps_per_epoch")
+# CSV columns first in this order; other logged values follow, sorted.
+_LEADING_COLUMNS = ("epoch", "loss", "nll", "kl", "accuracy",
+                    "val_loss", "val_nll", "val_kl", "val_accuracy")
+_TRAILING_COLUMNS = ("learning_rate", "seconds")
+
+
+@keras.saving.register_keras_serializable(package="bayes_zoo")
+class CaffeInverseDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Caffe's "inv" learning-rate policy: `lr * (1 + gamma * step) ** -power`.
+
+    Gal & Ghahramani's LeNet solvers use it (gamma 1e-4, power 0.75).
+
+    Args:
+        initial_learning_rate: positive float, Caffe's `base_lr`.
+        gamma: positive float.
+        power: positive float.
+
+    Example:
+
+    >>> schedule = bz.trainer.CaffeInverseDecay(0.01, gamma=1e-4, power=0.75)
+    >>> optimizer = keras.optimizers.SGD(schedule, momentum=0.9)
+    """
+
+    def __init__(self, initial_learning_rate, gamma, power):
+        for name, value in (("initial_learning_rate", initial_learning_rate),
+                            ("gamma", gamma), ("power", power)):
+            if not value > 0:
+                raise ValueError(f"Argument `{name}` must be positive. Received: {name}={value}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.gamma = float(gamma)
+        self.power = float(power)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        return self.initial_learning_rate * keras.ops.power(1.0 + self.gamma * step, -self.power)
+
+    def get_config(self):
+        return {
+            "initial_learning_rate": self.initial_learning_rate,
+            "gamma": self.gamma,
+            "power": self.power,
+        }
+
+
+def make_optimizer(training):
+    """The optimizer of a card's `[training]` table (a `zoo.TrainingConfig`).
+
+    Example:
+
+    >>> optimizer = bz.trainer.make_optimizer(bz.zoo.card("lenet5_lrt_mnist").training)
+    """
+    learning_rate = training.learning_rate
+    if training.lr_schedule == "caffe_inv":
+        learning_rate = CaffeInverseDecay(learning_rate, training.lr_gamma, training.lr_power)
+    if training.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=training.momentum)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def apply_weight_decay(model, weight_decay):
+    """Puts an L2 penalty on the kernels of the model's non-variational layers.
+
+    The penalty `weight_decay / 2 * sum(w^2)` adds `weight_decay * w` to each
+    kernel's gradient, as Caffe's and PyTorch's `weight_decay`. Variational
+    layers are left alone: their KL term is their regulariser. The layer's
+    `kernel_regularizer` is set too, so that it is saved and restored with the
+    model (and resumed training keeps it).
+
+    Args:
+        model: a built Keras model.
+        weight_decay: float >= 0; 0 does nothing.
+
+    Returns:
+        The names of the layers given the penalty.
+
+    Example:
+
+    >>> bz.trainer.apply_weight_decay(model, 5e-4)
+    ['conv1', 'conv2', 'fc1', 'logits']
+    """
+    if weight_decay < 0:
+        raise ValueError(f"Argument `weight_decay` must be >= 0. Received: {weight_decay}")
+    if weight_decay == 0:
+        return []
+    penalised = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, BaseVariational) or not hasattr(layer, "kernel_regularizer"):
+            continue
+        regularizer = keras.regularizers.L2(weight_decay / 2.0)
+        layer.kernel_regularizer = regularizer
+        layer.kernel.regularizer = regularizer
+        penalised.append(layer.name)
+    return penalised
+
+
+def compile_model(model, training):
+    """Compiles `model` with the card's optimizer, cross-entropy of logits and accuracy."""
+    apply_weight_decay(model, training.weight_decay)
+    model.compile(
+        optimizer=make_optimizer(training),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def evaluate_model(model, dataset, num_samples, batch_size=128):
+    """Monte Carlo test metrics of a classifier giving logits.
+
+    Args:
+        model: a Keras model mapping images to logits.
+        dataset: a `tf.data.Dataset` of `(images, labels)` batches.
+        num_samples: positive int, Monte Carlo samples per example.
+        batch_size: positive int, examples per graph call.
+
+    Returns:
+        A dict of floats: `accuracy`, `nll`, `ece` (15 bins), `brier`, the
+        means of `aleatoric` and `epistemic` (Kwon et al.) and of
+        `predictive_entropy` and `mutual_information` (Depeweg et al.), and
+        `num_examples`, `num_samples`.
+
+    Example:
+
+    >>> splits = bz.data.load_splits("digits", image_size=(32, 32))
+    >>> bz.trainer.evaluate_model(model, splits.test, num_samples=25)["accuracy"]
+    """
+    images, labels = [], []
+    for batch_images, batch_labels in dataset:
+        images.append(np.asarray(batch_images))
+        labels.append(np.asarray(batch_labels))
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    result = predict_with_uncertainty(model, images, num_samples=num_samples,
+                                      batch_size=batch_size)
+    return {
+        "accuracy": metrics.accuracy(labels, result.probabilities),
+        "nll": metrics.negative_log_likelihood(labels, result.probabilities),
+        "ece": metrics.expected_calibration_error(labels, result.probabilities),
+        "brier": metrics.brier_score(labels, result.probabilities),
+        "aleatoric": float(np.mean(result.aleatoric)),
+        "epistemic": float(np.mean(result.epistemic)),
+        "predictive_entropy": float(np.mean(result.predictive_entropy)),
+        "mutual_information": float(np.mean(result.mutual_information)),
+        "num_examples": int(len(labels)),
+        "num_samples": int(num_samples),
+    }
+
+
+@dataclasses.dataclass
+class TrainingRun:
+    """What `train` returns.
+
+    Attributes:
+        model: the trained Keras model.
+        metrics: dict, the held-out test metrics written to `metrics.json`.
+        output_dir: str, the run's folder.
+        completed_epochs: int.
+        resumed_from: int, the epochs already done when this call started
+            (0 for a fresh run).
+    """
+
+    model: keras.Model
+    metrics: dict
+    output_dir: str
+    completed_epochs: int
+    resumed_from: int
+
+
+def _write_atomically(path, write):
+    """Writes through `write(temporary_path)` then renames, so a crash leaves the old file."""
+    temporary = f"{path}.partial{os.path.splitext(path)[1]}"
+    write(temporary)
+    os.replace(temporary, path)
+
+
+def _write_json(path, value):
+    def write(temporary):
+        with open(temporary, "w") as file:
+            json.dump(value, file, indent=2, sort_keys=True)
+            file.write("\n")
+
+    _write_atomically(path, write)
+
+
+def _read_state(output_dir):
+    path = os.path.join(output_dir, CHECKPOINT_FOLDER, STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as file:
+            state = json.load(file)
+        checkpoint = os.path.join(output_dir, CHECKPOINT_FOLDER, state["checkpoint"])
+        completed = int(state["completed_epochs"])
+        settings = dict(state["settings"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"The checkpoint state {path} cannot be read ({error}). Fix: delete "
+            f"{os.path.join(output_dir, CHECKPOINT_FOLDER)} to start afresh, or choose "
+            "another --output."
+        ) from None
+    if not os.path.isfile(checkpoint):
+        raise ValueError(
+            f"The checkpoint state {path} names {checkpoint}, which is missing. Fix: delete "
+            f"{os.path.join(output_dir, CHECKPOINT_FOLDER)} to start afresh."
+        )
+    return {"completed_epochs": completed, "checkpoint": checkpoint, "settings": settings,
+            "train_seconds": float(state.get("train_seconds", 0.0))}
+
+
+def _check_resumable(state, settings, output_dir):
+    for key in _RESUME_SETTINGS:
+        if state["settings"].get(key) != settings[key]:
+            raise ValueError(
+                f"{output_dir} holds a run with {key}={state['settings'].get(key)!r}, not "
+                f"{settings[key]!r}. Fix: rerun with the same settings to resume it, or pass "
+                "another --output (or resume=False) to start a new run."
+            )
+
+
+def _remove_run_progress(output_dir):
+    """Removes the checkpoints and the log of an earlier run there, and nothing else.
+
+    An earlier `model.keras` and `metrics.json` stay until the new run
+    replaces them at its end.
+    """
+    shutil.rmtree(os.path.join(output_dir, CHECKPOINT_FOLDER), ignore_errors=True)
+    log = os.path.join(output_dir, LOG_FILE)
+    if os.path.isfile(log):
+        os.remove(log)
+
+
+def _keep_log_rows(path, completed_epochs):
+    """Drops the log rows of epochs after the checkpoint (a crash); returns the header."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, newline="") as file:
+        reader = csv.DictReader(file)
+        header = reader.fieldnames
+        rows = [row for row in reader if int(row["epoch"]) <= completed_epochs]
+
+    def write(temporary):
+        with open(temporary, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    _write_atomically(path, write)
+    return header
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: a CSV row, then the model and the state naming it.
+
+    The row is written before the checkpoint, so every epoch up to the
+    checkpoint's has its row; a row of a later epoch (a crash between the
+    two) is dropped on resume.
+    """
+
+    def __init__(self, output_dir, settings, header, train_seconds):
+        super().__init__()
+        self.folder = os.path.join(output_dir, CHECKPOINT_FOLDER)
+        self.log_path = os.path.join(output_dir, LOG_FILE)
+        self.settings = settings
+        self.header = header
+        self.train_seconds = train_seconds
+        self._epoch_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def _learning_rate(self):
+        return float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+    def _append_row(self, row):
+        if self.header is None:
+            logged = [key for key in row if key not in ("epoch", *_TRAILING_COLUMNS)]
+            self.header = (
+                [key for key in _LEADING_COLUMNS if key in row]
+                + sorted(key for key in logged if key not in _LEADING_COLUMNS)
+                + list(_TRAILING_COLUMNS)
+            )
+            with open(self.log_path, "w", newline="") as file:
+                csv.DictWriter(file, fieldnames=self.header).writeheader()
+        with open(self.log_path, "a", newline="") as file:
+            csv.DictWriter(file, fieldnames=self.header, extrasaction="ignore").writerow(row)
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._epoch_start
+        self.train_seconds += seconds
+        completed = epoch + 1
+        self._append_row({
+            "epoch": completed,
+            **{key: float(value) for key, value in (logs or {}).items()},
+            "learning_rate": self._learning_rate(),
+            "seconds": round(seconds, 3),
+        })
+        os.makedirs(self.folder, exist_ok=True)
+        name = f"epoch_{completed:04d}.keras"
+        _write_atomically(os.path.join(self.folder, name), self.model.save)
+        _write_json(os.path.join(self.folder, STATE_FILE), {
+            "completed_epochs": completed,
+            "checkpoint": name,
+            "settings": self.settings,
+            "train_seconds": round(self.train_seconds, 3),
+        })
+        for entry in os.listdir(self.folder):
+            if entry.startswith("epoch_") and entry.endswith(".keras") and entry != name:
+                os.remove(os.path.join(self.folder, entry))
+
+
+def _check_optional_positive_int(name, value):
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def _say(verbose, message):
+    if verbose:
+        print(message, flush=True)
+
+
+def train(
+    card,
+    *,
+    epochs=None,
+    batch_size=None,
+    train_samples=None,
+    num_samples=None,
+    data_dir=None,
+    output_dir=None,
+    seed=0,
+    max_steps_per_epoch=None,
+    resume=True,
+    verbose=1,
+    callbacks=(),
+):
+    """Trains a zoo card's model, with checkpoints, a CSV log and resume.
+
+    Args:
+        card: a `zoo.Card`, a card name or the path of a card file.
+        epochs: positive int, overrides the card's `[training] epochs` (the
+            total, counting epochs done before a resume).
+        batch_size: positive int, overrides the card's.
+        train_samples: positive int, overrides the card's weight samples
+            per training step.
+        num_samples: positive int, overrides the card's Monte Carlo samples
+            of the test evaluation (`[evaluation] num_samples`).
+        data_dir: folder holding the dataset (see `bz.data.load`); None
+            looks in TFDS' and Keras' default folders. `"digits"` needs none.
+        output_dir: the run's folder; the card's artefact folder
+            (`saved_models/<name>/` in the zoo's home) by default.
+        seed: int, seeds Keras (initial weights), the data order and the
+            stochastic layers' noise.
+        max_steps_per_epoch: positive int or None, caps the training and
+            validation batches per epoch (a quick run).
+        resume: bool. True continues the run found in `output_dir` from its
+            last completed epoch; False deletes that run's checkpoints and
+            log and starts afresh.
+        verbose: 0 (silent) or 1 (what is done, and Keras' progress bar).
+        callbacks: further Keras callbacks for `fit`, after the trainer's.
+
+    Returns:
+        A `TrainingRun`.
+
+    Raises:
+        ValueError: a bad argument, an invalid card, or an output folder
+            holding a run with other settings.
+        FileNotFoundError: the dataset or the card cannot be found.
+
+    Example:
+
+    >>> run = bz.trainer.train("demo_lrt_digits", epochs=5, output_dir="runs/demo")
+    >>> run.metrics["accuracy"]
+    """
+    zoo_card = card if isinstance(card, zoo.Card) else zoo.card(card)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size),
+                        ("train_samples", train_samples), ("num_samples", num_samples),
+                        ("max_steps_per_epoch", max_steps_per_epoch)):
+        _check_optional_positive_int(name, value)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"Argument `seed` must be a non-negative integer. Received: seed={seed!r}")
+    epochs = epochs or zoo_card.training.epochs
+    batch_size = batch_size or zoo_card.training.batch_size
+    train_samples = train_samples or zoo_card.model.get("train_samples", 1)
+    if output_dir is None:
+        output_dir = os.path.dirname(zoo.model_path(zoo_card))
+    output_dir = os.path.abspath(os.fspath(output_dir))
+    settings = {
+        "card": zoo_card.name,
+        "architecture": zoo_card.architecture,
+        "method": zoo_card.method,
+        "dataset": zoo_card.dataset,
+        "batch_size": batch_size,
+        "train_samples": train_samples,
+        "seed": seed,
+        "max_steps_per_epoch": max_steps_per_epoch,
+    }
+
+    state = _read_state(output_dir)
+    if state is not None and not resume:
+        state = None
+    if state is not None:
+        _check_resumable(state, settings, output_dir)
+
+    keras.utils.set_random_seed(seed)
+    splits = data.load_splits(
+        zoo_card.dataset,
+        batch_size=batch_size,
+        seed=seed,
+        data_dir=data_dir,
+        validation_fraction=zoo_card.data.validation_fraction,
+        augment=zoo_card.data.augment,
+        image_size=zoo_card.data.image_size,
+    )
+    train_data, validation_data = splits.train, splits.validation
+    if max_steps_per_epoch is not None:
+        train_data = train_data.take(max_steps_per_epoch)
+        if validation_data is not None:
+            validation_data = validation_data.take(max_steps_per_epoch)
+
+    os.makedirs(output_dir, exist_ok=True)
+    if state is None:
+        _remove_run_progress(output_dir)
+        model = zoo_card.build_model(
+            num_train_examples=splits.num_train_examples,
+            input_shape=splits.info.image_shape,
+            num_classes=splits.info.num_classes,
+            seed=seed,
+            train_samples=train_samples,
+        )
+        compile_model(model, zoo_card.training)
+        completed, train_seconds, header = 0, 0.0, None
+    else:
+        # The checkpoint holds the weights, the optimizer's state and the
+        # compiled loss and metrics.
+        model = keras.models.load_model(state["checkpoint"])
+        completed, train_seconds = state["completed_epochs"], state["train_seconds"]
+        header = _keep_log_rows(os.path.join(output_dir, LOG_FILE), completed)
+
+    _say(verbose, (
+        f"{zoo_card.name}: {zoo_card.architecture} ({zoo_card.method}) on {zoo_card.dataset} "
+        f"from {splits.source}; {splits.num_train_examples} training, "
+        f"{splits.num_validation_examples} validation, {splits.num_test_examples} test examples"
+    ))
+    if completed >= epochs:
+        _say(verbose, f"{output_dir} already holds {completed} trained epochs (of {epochs}).")
+    else:
+        _say(verbose, (f"Resuming from epoch {completed} of {epochs}" if completed
+                       else f"Training {epochs} epochs") + f"; writing to {output_dir}")
+        fit_callbacks = []
+        if zoo_card.is_variational:
+            fit_callbacks.append(bz_callbacks.KLWeightSchedule(zoo_card.training.kl_schedule))
+        checkpoint = _EpochCheckpoint(output_dir, settings, header, train_seconds)
+        fit_callbacks.append(checkpoint)
+        fit_callbacks.extend(callbacks)
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            initial_epoch=completed,
+            callbacks=fit_callbacks,
+            # bz.data shuffles the training pipeline itself.
+            shuffle=False,
+            verbose=verbose,
+        )
+        train_seconds = checkpoint.train_seconds
+    resumed_from = completed
+    completed = max(completed, epochs)
+
+    num_samples = num_samples or zoo_card.evaluation.num_samples
+    _say(verbose, f"Evaluating on the {splits.num_test_examples} held-out test examples "
+                  f"({num_samples} Monte Carlo sample{'s' if num_samples > 1 else ''})...")
+    test_metrics = evaluate_model(model, splits.test, num_samples)
+    test_metrics.update({
+        "card": zoo_card.name,
+        "dataset": zoo_card.dataset,
+        "data_source": splits.source,
+        "epochs": completed,
+        "batch_size": batch_size,
+        "train_samples": train_samples,
+        "seed": seed,
+        "max_steps_per_epoch": max_steps_per_epoch,
+        "train_seconds": round(train_seconds, 3),
+    })
+    _write_atomically(os.path.join(output_dir, MODEL_FILE), model.save)
+    _write_json(os.path.join(output_dir, METRICS_FILE), test_metrics)
+    _say(verbose, (
+        f"Test accuracy {test_metrics['accuracy']:.2%}, NLL {test_metrics['nll']:.4f}, "
+        f"ECE {test_metrics['ece']:.4f}. Wrote {os.path.join(output_dir, MODEL_FILE)} and "
+        f"{METRICS_FILE}."
+    ))
+    return TrainingRun(model=model, metrics=test_metrics, output_dir=output_dir,
+                       completed_epochs=completed, resumed_from=resumed_from)

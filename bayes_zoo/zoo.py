@@ -1,0 +1,708 @@
+"""The model zoo: one TOML card per model, trained artefacts under `saved_models/`.
+
+A card (`models/<name>.toml`, read with `tomllib`) says what a zoo model is and
+how it is trained: its architecture, method and dataset, the builder's
+arguments (`[model]`), the prior and posterior of the variational layers
+(`[prior]`, `[posterior]`), the data pipeline (`[data]`), the optimisation
+(`[training]`), the Monte Carlo evaluation (`[evaluation]`), what the papers
+report (`[paper]`), what this zoo measured (`[results]`), and where the
+trained artefacts live (`[artefacts]`, paths relative to the zoo's home).
+
+The zoo's home is the folder that holds `models/` and `saved_models/`: the
+`root` argument of every function here, else the environment variable
+`BAYES_ZOO_HOME`, else the repository this package is installed from
+(editable installs). Nothing is ever downloaded.
+
+```python
+bz.zoo.list()                             # ['alexnet_frequentist_cifar10', ...]
+card = bz.zoo.card("lenet5_lrt_mnist")    # a `Card`
+model = bz.zoo.load("lenet5_lrt_mnist")   # the trained keras model
+```
+"""
+
+import builtins
+import dataclasses
+import inspect
+import os
+import re
+import tomllib
+
+import keras
+
+from bayes_zoo import architectures
+from bayes_zoo import data
+from bayes_zoo import posteriors
+from bayes_zoo import priors
+
+HOME_VARIABLE = "BAYES_ZOO_HOME"
+OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "caffe_inv")
+KL_SCHEDULES = ("constant", "blundell", "standard", "soenderby")
+LOSSES = ("cross_entropy",)
+
+# Builder arguments a card may not set in [model]: the card's own fields, the
+# dataset, and the [prior] / [posterior] tables give them.
+_RESERVED_MODEL_ARGUMENTS = (
+    "method",
+    "input_shape",
+    "num_classes",
+    "num_train_examples",
+    "prior",
+    "posterior",
+    "seed",
+)
+_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """The `[data]` table of a card: how the dataset is fed.
+
+    Attributes:
+        validation_fraction: float in [0, 1), carved from the official train
+            split (see `bz.data.load`).
+        augment: bool, random shifts and flips of the training images.
+        image_size: None or `[height, width]`; None keeps `bz.data`'s default
+            (MNIST zero-padded to 32x32).
+    """
+
+    validation_fraction: float = 0.1
+    augment: bool = False
+    image_size: tuple | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """The `[training]` table of a card: the optimisation.
+
+    Attributes:
+        epochs: positive int.
+        batch_size: positive int.
+        learning_rate: positive float, the initial learning rate.
+        optimizer: `"adam"` or `"sgd"` (with `momentum`).
+        momentum: float in [0, 1), for `"sgd"`.
+        weight_decay: float >= 0, the L2 coefficient `lambda`: the gradient of
+            every non-variational kernel gets `lambda * w`, as Caffe's and
+            PyTorch's `weight_decay` do. Variational layers are regularised by
+            their KL term instead and get none.
+        lr_schedule: `"constant"`, or `"caffe_inv"`: Caffe's "inv" policy
+            `lr * (1 + lr_gamma * step) ** -lr_power`.
+        lr_gamma, lr_power: floats of `"caffe_inv"`.
+        kl_schedule: the `bz.callbacks.KLWeightSchedule` of the variational
+            methods: `"blundell"` (the paper's), `"standard"`, `"constant"`,
+            `"soenderby"`.
+        loss: `"cross_entropy"`, the only one: sparse categorical cross-entropy
+            of the logits.
+    """
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    optimizer: str = "adam"
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    lr_gamma: float = 0.0
+    lr_power: float = 0.0
+    kl_schedule: str = "blundell"
+    loss: str = "cross_entropy"
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationConfig:
+    """The `[evaluation]` table of a card.
+
+    Attributes:
+        num_samples: positive int, the Monte Carlo samples of the held-out
+            evaluation (`bz.uncertainty.predict_with_uncertainty`).
+    """
+
+    num_samples: int = 25
+
+
+@dataclasses.dataclass(frozen=True)
+class Card:
+    """A parsed, checked zoo card.
+
+    Attributes:
+        name: str, the card's file name without `.toml`.
+        path: str, the card file.
+        description: str.
+        architecture: a name of `bz.architectures.NAMES`.
+        method: one of `bz.architectures.METHODS`.
+        dataset: one of `bz.data.DATASETS`.
+        model: dict of further builder arguments (`activation`,
+            `train_samples`, `dropout`, ...).
+        prior: dict, the `[prior]` table (`kind` and its parameters), empty
+            for methods without variational layers.
+        posterior: dict, the `[posterior]` table, likewise.
+        data: `DataConfig`.
+        training: `TrainingConfig`.
+        evaluation: `EvaluationConfig`.
+        paper: dict, what the papers report for this model.
+        results: dict, what this zoo measured (empty until trained).
+        artefacts: dict with `model` (the trained `.keras` file) and
+            `saved_model` (the SavedModel folder, with `{version}`), paths
+            relative to the zoo's home.
+
+    Example:
+
+    >>> card = bz.zoo.card("lenet5_lrt_mnist")
+    >>> card.method, card.training.learning_rate, card.prior
+    ('lrt', 0.001, {'kind': 'normal', 'mean': 0.0, 'stddev': 0.1})
+    """
+
+    name: str
+    path: str
+    description: str
+    architecture: str
+    method: str
+    dataset: str
+    model: dict
+    prior: dict
+    posterior: dict
+    data: DataConfig
+    training: TrainingConfig
+    evaluation: EvaluationConfig
+    paper: dict
+    results: dict
+    artefacts: dict
+
+    @property
+    def is_variational(self):
+        """Whether the method has variational layers (a prior, a posterior, a KL)."""
+        return self.method in architectures.VARIATIONAL_METHODS
+
+    def make_prior(self):
+        """The `bz.priors.Prior` of the `[prior]` table, or None without one."""
+        return _make_distribution_spec(self.prior, _PRIOR_KINDS)
+
+    def make_posterior(self):
+        """The `bz.posteriors.Posterior` of the `[posterior]` table, or None without one."""
+        return _make_distribution_spec(self.posterior, _POSTERIOR_KINDS)
+
+    def build_model(self, num_train_examples, input_shape=None, num_classes=None, seed=None,
+                    train_samples=None):
+        """Builds the card's uncompiled model.
+
+        Args:
+            num_train_examples: int, the training set size (sets the initial
+                KL weight `1 / num_train_examples`).
+            input_shape: `(height, width, channels)`; the dataset's, as the
+                card's `[data]` loads it, by default.
+            num_classes: int; the dataset's by default.
+            seed: int or None, seeds the noise of the stochastic layers.
+            train_samples: int or None, overrides `[model] train_samples`.
+
+        Returns:
+            An uncompiled `bz.training.BayesianModel` giving logits.
+
+        Example:
+
+        >>> model = bz.zoo.card("lenet5_lrt_mnist").build_model(num_train_examples=54000)
+        """
+        info = data.dataset_info(self.dataset, self.data.image_size)
+        arguments = dict(self.model)
+        if train_samples is not None:
+            arguments["train_samples"] = train_samples
+        return architectures.get(self.architecture)(
+            method=self.method,
+            input_shape=tuple(input_shape or info.image_shape),
+            num_classes=num_classes or info.num_classes,
+            num_train_examples=num_train_examples,
+            prior=self.make_prior(),
+            posterior=self.make_posterior(),
+            seed=seed,
+            **arguments,
+        )
+
+
+def _normal_initializer(stddev, mean=0.0):
+    return keras.initializers.RandomNormal(mean, stddev)
+
+
+# kind -> (parameters with their defaults, factory).
+_PRIOR_KINDS = {
+    "normal": ({"mean": 0.0, "stddev": 0.1}, lambda p: priors.Normal(p["mean"], p["stddev"])),
+    "scale_mixture_normal": (
+        {"pi": 0.5, "sigma1": 1.0, "sigma2": 0.0025},
+        lambda p: priors.ScaleMixtureNormal(p["pi"], p["sigma1"], p["sigma2"]),
+    ),
+}
+_POSTERIOR_KINDS = {
+    # sigma = softplus(rho), loc ~ N(0, loc_stddev), rho ~ N(rho_mean, rho_stddev).
+    "mean_field_normal": (
+        {"loc_stddev": 0.1, "rho_mean": -5.0, "rho_stddev": 0.1},
+        lambda p: posteriors.MeanFieldNormal(
+            loc_initializer=_normal_initializer(p["loc_stddev"]),
+            rho_initializer=_normal_initializer(p["rho_stddev"], p["rho_mean"]),
+        ),
+    ),
+    # sigma^2 = alpha * mu^2, the paper's, with log_alpha = log_alpha_init.
+    "multiplicative_normal": (
+        {"loc_stddev": 0.1, "log_alpha_init": -10.0},
+        lambda p: posteriors.MultiplicativeNormal(
+            loc_initializer=_normal_initializer(p["loc_stddev"]),
+            log_alpha_init=p["log_alpha_init"],
+        ),
+    ),
+}
+
+
+def _make_distribution_spec(table, kinds):
+    if not table:
+        return None
+    defaults, factory = kinds[table["kind"]]
+    return factory({**defaults, **{k: v for k, v in table.items() if k != "kind"}})
+
+
+# ---------------------------------------------------------------------------
+# Reading and checking cards.
+
+
+def _fail(path, problem):
+    raise ValueError(f"Zoo card {path}: {problem}")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_type(path, where, value, annotation):
+    """Checks a TOML value against a dataclass field's annotation; returns it converted."""
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            _fail(path, f"{where} must be an integer. Received: {value!r}")
+        return value
+    if annotation is float:
+        if not _is_number(value):
+            _fail(path, f"{where} must be a number. Received: {value!r}")
+        return float(value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            _fail(path, f"{where} must be true or false. Received: {value!r}")
+        return value
+    if annotation is str:
+        if not isinstance(value, str):
+            _fail(path, f"{where} must be a string. Received: {value!r}")
+        return value
+    # `tuple | None`: image_size, a [height, width] pair.
+    if (
+        not isinstance(value, builtins.list)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        _fail(path, f"{where} must be [height, width] with positive integers. Received: {value!r}")
+    return tuple(value)
+
+
+def _parse_section(path, section, table, config_class):
+    """Turns a TOML table into `config_class`, rejecting unknown and missing keys."""
+    if not isinstance(table, dict):
+        _fail(path, f"[{section}] must be a table. Received: {table!r}")
+    fields = {field.name: field for field in dataclasses.fields(config_class)}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        _fail(path, f"unknown key(s) {unknown} in [{section}]; expected some of {sorted(fields)}")
+    missing = [
+        name
+        for name, field in fields.items()
+        if field.default is dataclasses.MISSING and name not in table
+    ]
+    if missing:
+        _fail(path, f"[{section}] is missing {missing}")
+    return config_class(
+        **{
+            name: _check_type(path, f"[{section}] {name}", value, fields[name].type)
+            for name, value in table.items()
+        }
+    )
+
+
+def _check_choice(path, where, value, choices):
+    if value not in choices:
+        _fail(path, f"{where} must be one of {choices}. Received: {value!r}")
+
+
+def _check_training(path, training):
+    for name in ("epochs", "batch_size"):
+        if getattr(training, name) < 1:
+            _fail(path, f"[training] {name} must be positive. Received: {getattr(training, name)}")
+    if not training.learning_rate > 0:
+        _fail(path, "[training] learning_rate must be positive. "
+                    f"Received: {training.learning_rate}")
+    if not 0 <= training.momentum < 1:
+        _fail(path, f"[training] momentum must be in [0, 1). Received: {training.momentum}")
+    if training.weight_decay < 0:
+        _fail(path, f"[training] weight_decay must be >= 0. Received: {training.weight_decay}")
+    _check_choice(path, "[training] optimizer", training.optimizer, OPTIMIZERS)
+    _check_choice(path, "[training] lr_schedule", training.lr_schedule, LR_SCHEDULES)
+    _check_choice(path, "[training] kl_schedule", training.kl_schedule, KL_SCHEDULES)
+    _check_choice(path, "[training] loss", training.loss, LOSSES)
+    if training.momentum and training.optimizer != "sgd":
+        _fail(path, "[training] momentum only applies to optimizer = \"sgd\"")
+    inv_parameters = training.lr_gamma > 0 and training.lr_power > 0
+    if training.lr_schedule == "caffe_inv" and not inv_parameters:
+        _fail(path, "[training] lr_schedule = \"caffe_inv\" needs positive lr_gamma and lr_power")
+
+
+def _parse_distribution(path, section, table, kinds, variational):
+    if table is None:
+        if variational:
+            _fail(path, f"the variational method needs a [{section}] table")
+        return {}
+    if not variational:
+        _fail(path, f"[{section}] has no effect without variational layers; remove it")
+    if not isinstance(table, dict) or "kind" not in table:
+        _fail(path, f"[{section}] needs a `kind`, one of {sorted(kinds)}")
+    _check_choice(path, f"[{section}] kind", table["kind"], tuple(sorted(kinds)))
+    defaults, _ = kinds[table["kind"]]
+    for key, value in table.items():
+        if key == "kind":
+            continue
+        if key not in defaults:
+            _fail(path, f"unknown key {key!r} in [{section}] of kind {table['kind']!r}; "
+                        f"expected some of {sorted(defaults)}")
+        if not _is_number(value):
+            _fail(path, f"[{section}] {key} must be a number. Received: {value!r}")
+    return {key: value if key == "kind" else float(value) for key, value in table.items()}
+
+
+def _parse_model(path, architecture, table):
+    if not isinstance(table, dict):
+        _fail(path, f"[model] must be a table. Received: {table!r}")
+    builder_arguments = set(inspect.signature(architectures.get(architecture)).parameters)
+    allowed = sorted(builder_arguments - set(_RESERVED_MODEL_ARGUMENTS))
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        _fail(path, f"unknown key(s) {unknown} in [model]; {architecture} takes {allowed}")
+    return dict(table)
+
+
+def _parse_artefacts(path, name, table):
+    artefacts = {
+        "model": f"saved_models/{name}/model.keras",
+        "saved_model": f"saved_models/{name}/{{version}}",
+    }
+    unknown = sorted(set(table) - set(artefacts))
+    if unknown:
+        _fail(path, f"unknown key(s) {unknown} in [artefacts]; "
+                    f"expected some of {sorted(artefacts)}")
+    artefacts.update(table)
+    for key, value in artefacts.items():
+        if not isinstance(value, str) or os.path.isabs(value):
+            _fail(path, f"[artefacts] {key} must be a path relative to the zoo's home. "
+                        f"Received: {value!r}")
+    if not artefacts["model"].endswith(".keras"):
+        _fail(path, f"[artefacts] model must name a .keras file. Received: {artefacts['model']!r}")
+    if not artefacts["saved_model"].rstrip("/").endswith("{version}"):
+        _fail(path, "[artefacts] saved_model must end with the folder '{version}'. "
+                    f"Received: {artefacts['saved_model']!r}")
+    return artefacts
+
+
+_TOP_LEVEL_KEYS = ("description", "architecture", "method", "dataset")
+_TABLES = (
+    "model", "prior", "posterior", "data", "training", "evaluation", "paper", "results",
+    "artefacts",
+)
+
+
+def read_card(path):
+    """Reads and checks one card file.
+
+    Args:
+        path: a `.toml` file; the card's name is the file name without it.
+
+    Returns:
+        A `Card`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: invalid TOML or a card that breaks the format (unknown
+            key, wrong type, unknown architecture, ...), naming the file, the
+            key and the value.
+
+    Example:
+
+    >>> card = bz.zoo.read_card("my_models/lenet5_lrt_svhn.toml")
+    """
+    path = os.fspath(path)
+    name = os.path.splitext(os.path.basename(path))[0]
+    if not path.endswith(".toml"):
+        raise ValueError(f"A zoo card is a .toml file. Received: path={path!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No zoo card file {path}")
+    if not _NAME_PATTERN.match(name):
+        _fail(path, f"the card's name {name!r} must be lower-case letters, digits and '_'")
+    try:
+        with open(path, "rb") as file:
+            document = tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        _fail(path, f"invalid TOML: {error}")
+    unknown = sorted(set(document) - set(_TOP_LEVEL_KEYS) - set(_TABLES))
+    if unknown:
+        _fail(path, f"unknown key(s) {unknown}; a card has {_TOP_LEVEL_KEYS} and the "
+                    f"tables {_TABLES}")
+    for key in ("architecture", "method", "dataset"):
+        if key not in document:
+            _fail(path, f"missing `{key}`")
+    _check_choice(path, "architecture", document["architecture"], architectures.NAMES)
+    _check_choice(path, "method", document["method"], architectures.METHODS)
+    _check_choice(path, "dataset", document["dataset"], data.DATASETS)
+    if "training" not in document:
+        _fail(path, "missing the [training] table")
+    variational = document["method"] in architectures.VARIATIONAL_METHODS
+    training = _parse_section(path, "training", document["training"], TrainingConfig)
+    _check_training(path, training)
+    evaluation = _parse_section(path, "evaluation", document.get("evaluation", {}),
+                                EvaluationConfig)
+    if evaluation.num_samples < 1:
+        _fail(path, "[evaluation] num_samples must be positive. "
+                    f"Received: {evaluation.num_samples}")
+    data_config = _parse_section(path, "data", document.get("data", {}), DataConfig)
+    if not 0 <= data_config.validation_fraction < 1:
+        _fail(path, "[data] validation_fraction must be in [0, 1). "
+                    f"Received: {data_config.validation_fraction}")
+    for table in ("paper", "results"):
+        if not isinstance(document.get(table, {}), dict):
+            _fail(path, f"[{table}] must be a table")
+    description = document.get("description", "")
+    if not isinstance(description, str):
+        _fail(path, f"description must be a string. Received: {description!r}")
+    return Card(
+        name=name,
+        path=path,
+        description=description,
+        architecture=document["architecture"],
+        method=document["method"],
+        dataset=document["dataset"],
+        model=_parse_model(path, document["architecture"], document.get("model", {})),
+        prior=_parse_distribution(path, "prior", document.get("prior"), _PRIOR_KINDS,
+                                  variational),
+        posterior=_parse_distribution(path, "posterior", document.get("posterior"),
+                                      _POSTERIOR_KINDS, variational),
+        data=data_config,
+        training=training,
+        evaluation=evaluation,
+        paper=dict(document.get("paper", {})),
+        results=dict(document.get("results", {})),
+        artefacts=_parse_artefacts(path, name, document.get("artefacts", {})),
+    )
+
+
+# ---------------------------------------------------------------------------
+# The registry.
+
+
+def home(root=None):
+    """The zoo's home folder, which holds `models/` and `saved_models/`.
+
+    Args:
+        root: None or a folder. None: `$BAYES_ZOO_HOME` if set, else the
+            repository this package is installed from.
+
+    Returns:
+        The folder, as an absolute path.
+
+    Raises:
+        FileNotFoundError: the folder does not exist or has no `models/`.
+
+    Example:
+
+    >>> bz.zoo.home()
+    '/home/me/bayes-zoo'
+    """
+    if root is not None:
+        how = "the argument `root`"
+    elif os.environ.get(HOME_VARIABLE):
+        root, how = os.environ[HOME_VARIABLE], f"${HOME_VARIABLE}"
+    else:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        how = "the repository of the installed package"
+    root = os.path.abspath(os.path.expanduser(os.fspath(root)))
+    if not os.path.isdir(os.path.join(root, "models")):
+        raise FileNotFoundError(
+            f"No zoo cards folder {os.path.join(root, 'models')} (from {how}). Fix: set "
+            f"{HOME_VARIABLE} to the bayes-zoo repository, which holds models/*.toml."
+        )
+    return root
+
+
+# `list` is the zoo's public name (DESIGN.md); inside this module the
+# built-in is `builtins.list`.
+def list(root=None):  # noqa: A001
+    """Names of the zoo's cards, sorted.
+
+    Args:
+        root: the zoo's home, see `home`.
+
+    Returns:
+        A list of str.
+
+    Example:
+
+    >>> bz.zoo.list()[:2]
+    ['alexnet_frequentist_cifar10', 'alexnet_half_lrt_cifar10']
+    """
+    folder = os.path.join(home(root), "models")
+    return sorted(
+        os.path.splitext(entry)[0] for entry in os.listdir(folder) if entry.endswith(".toml")
+    )
+
+
+def card(name, root=None):
+    """One card, by name or by the path of a `.toml` file.
+
+    Args:
+        name: a card name of `list()`, or the path of a card file.
+        root: the zoo's home, see `home`.
+
+    Returns:
+        A `Card`.
+
+    Raises:
+        ValueError: an unknown name (the message lists the known ones) or an
+            invalid card.
+
+    Example:
+
+    >>> bz.zoo.card("gal_lenet_all_mcdropout_mnist").model
+    {'dropout': 'all', 'dropout_rate': 0.5, 'activation': 'relu', 'train_samples': 1}
+    """
+    name = os.fspath(name)
+    if name.endswith(".toml"):
+        return read_card(name)
+    known = list(root)
+    if name not in known:
+        raise ValueError(
+            f"Unknown zoo card {name!r}. Known cards: {', '.join(known)}. Fix: pick one of "
+            "those (`bayes-zoo list`) or pass the path of a .toml card file."
+        )
+    return read_card(os.path.join(home(root), "models", f"{name}.toml"))
+
+
+def cards(root=None):
+    """Every card of the zoo, sorted by name.
+
+    Example:
+
+    >>> [(c.name, c.dataset) for c in bz.zoo.cards()][:1]
+    [('alexnet_frequentist_cifar10', 'cifar10')]
+    """
+    return [card(name, root) for name in list(root)]
+
+
+def _as_card(name_or_card, root):
+    return name_or_card if isinstance(name_or_card, Card) else card(name_or_card, root)
+
+
+def model_path(name, root=None):
+    """Where the card's trained `.keras` model lives (whether or not it exists yet).
+
+    Example:
+
+    >>> bz.zoo.model_path("lenet5_lrt_mnist")
+    '/home/me/bayes-zoo/saved_models/lenet5_lrt_mnist/model.keras'
+    """
+    zoo_card = _as_card(name, root)
+    return os.path.join(home(root), zoo_card.artefacts["model"])
+
+
+def _train_command(zoo_card):
+    command = f"bayes-zoo train {zoo_card.name}"
+    if zoo_card.dataset != "digits":
+        command += f" --data-dir FOLDER_WITH_{zoo_card.dataset.upper()}"
+    return command
+
+
+def load(name, root=None, compile=True):
+    """Loads a zoo model trained by `bayes-zoo train`.
+
+    Args:
+        name: a card name or a `Card`.
+        root: the zoo's home, see `home`.
+        compile: bool, restore the optimizer and the compiled loss and
+            metrics too (for fine-tuning).
+
+    Returns:
+        The trained `keras.Model`, mapping images to logits.
+
+    Raises:
+        ValueError: an unknown card.
+        FileNotFoundError: the model was not trained yet; the message gives
+            the command that trains it.
+
+    Example:
+
+    >>> model = bz.zoo.load("lenet5_lrt_mnist")
+    >>> result = bz.predict_with_uncertainty(model, images, num_samples=25)
+    """
+    # The saved optimizer may use the trainer's learning-rate schedule,
+    # which loading needs registered.
+    from bayes_zoo import trainer  # noqa: F401
+
+    zoo_card = _as_card(name, root)
+    path = model_path(zoo_card, root)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"Zoo model {zoo_card.name!r} is not trained: no file {path}. "
+            f"Fix: run `{_train_command(zoo_card)}`, which writes it."
+        )
+    return keras.models.load_model(path, compile=compile)
+
+
+def saved_model_path(name, version=None, root=None, must_exist=True):
+    """The folder of a SavedModel export of a zoo model.
+
+    Exports follow TensorFlow Serving's layout, one numbered folder per
+    version (`saved_models/<name>/<version>/`).
+
+    Args:
+        name: a card name or a `Card`.
+        version: positive int, or None for the highest version exported.
+        root: the zoo's home, see `home`.
+        must_exist: bool; False returns the path of `version` whether or not
+            it exists (where an export should write).
+
+    Returns:
+        The folder, as a str.
+
+    Raises:
+        FileNotFoundError: with `must_exist`, no such export; the message
+            gives the commands that produce it.
+
+    Example:
+
+    >>> bz.zoo.saved_model_path("lenet5_lrt_mnist")
+    '/home/me/bayes-zoo/saved_models/lenet5_lrt_mnist/1'
+    """
+    zoo_card = _as_card(name, root)
+    template = os.path.join(home(root), zoo_card.artefacts["saved_model"].rstrip("/"))
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
+        raise ValueError(f"Argument `version` must be a positive integer. Received: {version!r}")
+    if version is None:
+        if not must_exist:
+            raise ValueError("Argument `version` is needed with must_exist=False.")
+        parent = os.path.dirname(template)
+        versions = sorted(
+            int(entry)
+            for entry in (os.listdir(parent) if os.path.isdir(parent) else ())
+            if entry.isdigit() and os.path.isdir(os.path.join(parent, entry))
+        )
+        if versions:
+            return template.format(version=versions[-1])
+        path = template.format(version="<version>")
+    else:
+        path = template.format(version=version)
+        if not must_exist or os.path.isdir(path):
+            return path
+    raise FileNotFoundError(
+        f"Zoo model {zoo_card.name!r} has no SavedModel export {path}. Fix: run "
+        f"`bayes-zoo export {zoo_card.name}`"
+        + ("" if os.path.isfile(model_path(zoo_card, root))
+           else f" after `{_train_command(zoo_card)}`")
+        + "."
+    )

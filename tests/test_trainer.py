@@ -1,0 +1,196 @@
+"""Training runs of zoo cards: outputs, resume after an interruption, optimizers, weight decay."""
+
+import csv
+import json
+import os
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from bayes_zoo import architectures
+from bayes_zoo import trainer
+from bayes_zoo import zoo
+
+REPOSITORY_MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models")
+# The demo card on 2 batches per epoch: a few seconds per run.
+TINY = dict(max_steps_per_epoch=2, verbose=0)
+
+
+def read_log(output_dir):
+    with open(os.path.join(output_dir, trainer.LOG_FILE), newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def read_state(output_dir):
+    with open(os.path.join(output_dir, trainer.CHECKPOINT_FOLDER, trainer.STATE_FILE)) as file:
+        return json.load(file)
+
+
+class InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    """Stops a run as Ctrl-C would, after the trainer checkpointed epoch 1."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.iterations = int(self.model.optimizer.iterations.numpy())
+        self.optimizer_variables = [v.numpy().copy() for v in self.model.optimizer.variables]
+        self.weights = [w.numpy().copy() for w in self.model.weights]
+        raise KeyboardInterrupt
+
+
+class RecordStart(keras.callbacks.Callback):
+    """Records the state a resumed run starts from, and the epochs it runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_train_begin(self, logs=None):
+        self.iterations = int(self.model.optimizer.iterations.numpy())
+        self.optimizer_variables = [v.numpy().copy() for v in self.model.optimizer.variables]
+        self.weights = [w.numpy().copy() for w in self.model.weights]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_train_writes_log_checkpoint_model_and_test_metrics(tmp_path):
+    run = trainer.train("demo_lrt_digits", epochs=2, output_dir=tmp_path, **TINY)
+
+    rows = read_log(tmp_path)
+    assert [int(row["epoch"]) for row in rows] == [1, 2]
+    for column in ("loss", "nll", "kl", "accuracy", "val_loss", "val_nll", "val_kl",
+                   "val_accuracy", "learning_rate", "seconds"):
+        assert all(np.isfinite(float(row[column])) for row in rows), column
+    # The loss is the negative ELBO per example: data term plus weighted KL.
+    for row in rows:
+        assert float(row["loss"]) == pytest.approx(float(row["nll"]) + float(row["kl"]), rel=1e-4)
+    assert float(rows[0]["learning_rate"]) == pytest.approx(0.003)
+
+    state = read_state(tmp_path)
+    assert state["completed_epochs"] == 2
+    assert set(os.listdir(tmp_path / trainer.CHECKPOINT_FOLDER)) == {
+        "epoch_0002.keras", "state.json"}
+
+    with open(tmp_path / trainer.METRICS_FILE) as file:
+        metrics = json.load(file)
+    assert metrics == run.metrics
+    assert metrics["num_examples"] == 359 and metrics["num_samples"] == 25
+    assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["nll"] > 0.0
+    assert (metrics["card"], metrics["epochs"], metrics["max_steps_per_epoch"]) == (
+        "demo_lrt_digits", 2, 2)
+
+    loaded = keras.models.load_model(tmp_path / trainer.MODEL_FILE)
+    for trained, restored in zip(run.model.weights, loaded.weights):
+        np.testing.assert_array_equal(trained.numpy(), restored.numpy())
+
+    # resume=False starts afresh in the same folder.
+    start = RecordStart()
+    run = trainer.train("demo_lrt_digits", epochs=1, output_dir=tmp_path, resume=False,
+                        callbacks=[start], **TINY)
+    assert start.epochs == [0] and start.iterations == 0 and run.resumed_from == 0
+    assert [int(row["epoch"]) for row in read_log(tmp_path)] == [1]
+
+
+def test_interrupted_run_resumes_from_its_checkpoint_with_the_same_optimizer_state(tmp_path):
+    interrupt = InterruptAfterFirstEpoch()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train("demo_lrt_digits", epochs=3, output_dir=tmp_path, callbacks=[interrupt],
+                      **TINY)
+    assert read_state(tmp_path)["completed_epochs"] == 1
+    assert [int(row["epoch"]) for row in read_log(tmp_path)] == [1]
+    assert not os.path.exists(tmp_path / trainer.MODEL_FILE)
+    assert interrupt.iterations == 2
+    # Another run's settings are refused before anything is touched.
+    with pytest.raises(ValueError, match=r"a run with batch_size=64, not 32.*another --output"):
+        trainer.train("demo_lrt_digits", epochs=3, batch_size=32, output_dir=tmp_path, **TINY)
+    # As if the crash came after epoch 2's log row but before its checkpoint.
+    with open(tmp_path / trainer.LOG_FILE, "a") as file:
+        file.write("2" + ",0" * (len(read_log(tmp_path)[0]) - 1) + "\n")
+
+    start = RecordStart()
+    run = trainer.train("demo_lrt_digits", epochs=3, output_dir=tmp_path, callbacks=[start],
+                        **TINY)
+    assert run.resumed_from == 1 and run.completed_epochs == 3
+    assert start.epochs == [1, 2]
+    assert start.iterations == interrupt.iterations
+    assert len(start.optimizer_variables) == len(interrupt.optimizer_variables)
+    for resumed, saved in zip(start.optimizer_variables, interrupt.optimizer_variables):
+        np.testing.assert_array_equal(resumed, saved)
+    # Adam's moments are there, not freshly zeroed.
+    assert any(np.any(value != 0) for value in start.optimizer_variables[2:])
+    for resumed, saved in zip(start.weights, interrupt.weights):
+        np.testing.assert_array_equal(resumed, saved)
+    assert int(run.model.optimizer.iterations.numpy()) == 6
+    rows = read_log(tmp_path)
+    assert [int(row["epoch"]) for row in rows] == [1, 2, 3]
+    assert all(float(row["loss"]) > 0 for row in rows)
+
+    # A finished run is evaluated again, not trained further.
+    start = RecordStart()
+    run = trainer.train("demo_lrt_digits", epochs=3, output_dir=tmp_path, callbacks=[start],
+                        **TINY)
+    assert start.epochs == [] and run.resumed_from == 3
+    assert len(read_log(tmp_path)) == 3
+
+
+@pytest.mark.parametrize(
+    "argument, value",
+    [("epochs", 0), ("batch_size", -1), ("train_samples", 1.5), ("max_steps_per_epoch", True),
+     ("seed", -3)],
+)
+def test_bad_arguments_name_themselves(tmp_path, argument, value):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        trainer.train("demo_lrt_digits", output_dir=tmp_path, verbose=0, **{argument: value})
+
+
+def test_sgd_with_caffe_schedule_and_weight_decay_trains_and_resumes(tmp_path):
+    # Gal's solver (SGD, momentum, Caffe "inv" learning rate, weight decay) on
+    # MC-dropout LeNet, with the bundled digits in place of MNIST.
+    home = tmp_path / "zoo"
+    (home / "models").mkdir(parents=True)
+    shutil.copy(os.path.join(REPOSITORY_MODELS, "gal_lenet_all_mcdropout_mnist.toml"),
+                home / "models" / "gal_digits.toml")
+    text = (home / "models" / "gal_digits.toml").read_text()
+    (home / "models" / "gal_digits.toml").write_text(
+        text.replace('dataset = "mnist"', 'dataset = "digits"'))
+    card = zoo.card("gal_digits", root=home)
+    trainer.train(card, epochs=1, output_dir=tmp_path / "run", **TINY)
+    run = trainer.train(card, epochs=2, output_dir=tmp_path / "run", **TINY)
+
+    optimizer = run.model.optimizer
+    assert isinstance(optimizer, keras.optimizers.SGD) and optimizer.momentum == 0.9
+    schedule = optimizer.get_config()["learning_rate"]
+    assert schedule["registered_name"] == "bayes_zoo>CaffeInverseDecay"
+    assert schedule["config"] == {"initial_learning_rate": 0.01, "gamma": 1e-4, "power": 0.75}
+    rates = [float(row["learning_rate"]) for row in read_log(tmp_path / "run")]
+    assert rates == pytest.approx([0.01 * (1 + 1e-4 * 2) ** -0.75,
+                                   0.01 * (1 + 1e-4 * 4) ** -0.75])
+    # Weight decay survived the checkpoint: the loss holds the L2 term.
+    kernels = [layer.kernel for layer in run.model.layers if hasattr(layer, "kernel")]
+    expected = sum(0.0005 / 2 * float(np.sum(kernel.numpy() ** 2)) for kernel in kernels)
+    assert len(run.model.losses) == len(kernels)
+    assert float(sum(keras.ops.convert_to_numpy(loss) for loss in run.model.losses)) == (
+        pytest.approx(expected, rel=1e-5))
+
+
+def test_weight_decay_skips_variational_layers():
+    frequentist = architectures.lenet5(method="frequentist", input_shape=(32, 32, 1))
+    assert trainer.apply_weight_decay(frequentist, 5e-4) == ["conv1", "conv2", "fc1", "fc2",
+                                                             "logits"]
+    lrt = architectures.lenet5(method="lrt", input_shape=(32, 32, 1))
+    assert trainer.apply_weight_decay(lrt, 5e-4) == []
+    assert trainer.apply_weight_decay(frequentist, 0.0) == []
+    with pytest.raises(ValueError, match="weight_decay"):
+        trainer.apply_weight_decay(frequentist, -1.0)
+
+
+def test_caffe_inverse_decay_values_and_config():
+    schedule = trainer.CaffeInverseDecay(0.01, gamma=1e-4, power=0.75)
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(10000)) == pytest.approx(0.01 * 2 ** -0.75)
+    restored = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule))
+    assert restored.get_config() == schedule.get_config()
+    with pytest.raises(ValueError, match="gamma"):
+        trainer.CaffeInverseDecay(0.01, gamma=0.0, power=0.75)
