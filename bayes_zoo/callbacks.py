@@ -161,7 +161,9 @@ class PosteriorStddevRecorder(keras.callbacks.Callback):
                 "Argument `num_weights` must be a positive integer. "
                 f"Received: num_weights={num_weights!r}"
             )
-        self.weights = None if weights is None else [(name, tuple(index)) for name, index in weights]
+        self.weights = (
+            None if weights is None else [(name, tuple(index)) for name, index in weights]
+        )
         self.layer_name = layer_name
         self.num_weights = num_weights
         self.seed = seed
@@ -191,7 +193,9 @@ class PosteriorStddevRecorder(keras.callbacks.Callback):
             if self.layer_name is None:
                 layers = self._variational_layers()
                 if not layers:
-                    raise ValueError("PosteriorStddevRecorder: the model has no variational layers.")
+                    raise ValueError(
+                        "PosteriorStddevRecorder: the model has no variational layers."
+                    )
                 layer = layers[0]
             else:
                 layer = self._layer(self.layer_name)

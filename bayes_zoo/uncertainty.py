@@ -3,13 +3,13 @@
 A Bayesian model (or an MC-dropout model) samples on every call, so T calls
 give T draws `p_t` of the predictive probabilities. Here the T draws are one
 graph call: the batch is repeated T times along the batch axis and the model
-runs once on the stacked copies. Local reparameterization, flipout and MC
-dropout draw their noise per example, so every copy is a different draw;
+runs once on the stacked copies. Local reparameterization and MC dropout
+draw their noise per example, so every copy is an independent draw;
 Reparameterization ("bbb") layers are told through
 `bayes_zoo.layers.set_weight_samples` to draw one kernel per copy.
 
-Flipout layers draw one kernel perturbation per call and decorrelate the
-examples of a batch by random signs only: copies of one example in one call
+Flipout layers are the exception: they draw one kernel perturbation per call
+and decorrelate the examples of a batch by random signs only: copies of one example in one call
 would share that perturbation (their average converges to the average over
 signs, not over the posterior), so a model with flipout layers draws one
 sample per model call, in a graph loop.
@@ -144,12 +144,16 @@ def decompose(sample_probabilities):
 
 def _check_mode(mode):
     if mode not in MODES:
-        raise ValueError(f"Unknown argument `mode`: expected one of {MODES}. Received: mode={mode!r}")
+        raise ValueError(
+            f"Unknown argument `mode`: expected one of {MODES}. Received: mode={mode!r}"
+        )
 
 
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value!r}"
+        )
 
 
 def _to_probabilities(outputs, mode):
@@ -344,7 +348,8 @@ def _model_input_spec(model):
         return None, "float32"
     if len(inputs) != 1:
         raise ValueError(
-            f"predict_with_uncertainty needs a model with one input. Received a model with {len(inputs)}"
+            "predict_with_uncertainty needs a model with one input. "
+            f"Received a model with {len(inputs)}"
         )
     return tuple(inputs[0].shape), inputs[0].dtype
 
@@ -433,7 +438,7 @@ def predict_with_uncertainty(
 
     Works for local reparameterization, Reparameterization ("bbb") and
     flipout models, MC-dropout models, and frequentist models (all samples
-    equal, epistemic parts zero). Inside `bz.layers.posterior_mean(model)`
+    equal, epistemic parts zero up to float rounding). Inside `bz.layers.posterior_mean(model)`
     every sample is the posterior-mean prediction.
 
     Args:

@@ -18,7 +18,7 @@ speed-ups over both loops, and the peak memory TensorFlow allocates for each
 run (beyond what it held before: weights and inputs are not counted).
 The weights are untrained: speed does not depend on them.
 
-    python benchmarks/mc_inference.py --num-images 256 --samples 1 10 25 100
+    python benchmarks/mc_inference.py --num-images 128 --samples 1 10 25 100
 """
 
 import argparse
@@ -137,7 +137,8 @@ def benchmark(name, method, num_images, batch_size, samples, chunk_size, repeats
         per_sample = vectorised_s / num_samples / one_pass_s
         print(
             f"  {num_samples:>4} | {num_images / vectorised_s:>16.1f} {vectorised_mib:>9.1f} "
-            f"{per_sample:>11.2f} | {num_images / eager_s:>16.1f} {eager_s / vectorised_s:>7.2f}x | "
+            f"{per_sample:>11.2f} | "
+            f"{num_images / eager_s:>16.1f} {eager_s / vectorised_s:>7.2f}x | "
             f"{num_images / loop_s:>19.1f} {loop_mib:>9.1f} {loop_s / vectorised_s:>7.2f}x",
             flush=True,
         )
@@ -151,7 +152,7 @@ def main():
                         choices=list(ARCHITECTURES))
     parser.add_argument("--method", default="lrt", choices=architectures.VARIATIONAL_METHODS
                         + ("mc_dropout",))
-    parser.add_argument("--num-images", type=int, default=256)
+    parser.add_argument("--num-images", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--samples", type=int, nargs="+", default=[1, 10, 25, 100])
     parser.add_argument("--chunk-size", type=int, default=None,

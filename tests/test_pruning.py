@@ -284,7 +284,9 @@ def test_posterior_stddev_recorder_follows_the_trained_weights(trained, tmp_path
 
 def test_posterior_stddev_recorder_takes_named_weights(trained):
     model = trained[2]
-    recorder = bz.callbacks.PosteriorStddevRecorder(weights=[("logits", (3, 7)), ("hidden", (0, 0))])
+    recorder = bz.callbacks.PosteriorStddevRecorder(
+        weights=[("logits", (3, 7)), ("hidden", (0, 0))]
+    )
     recorder.set_model(model)
     recorder.on_train_begin()
     recorder.on_epoch_end(0)

@@ -307,7 +307,11 @@ BAD_INPUTS = {
     "channels": (lambda x: np.zeros((2, 6, 6, 3), "float32"), {}, "axis 3 has size 3"),
     "strings": (lambda x: np.full((2, 6, 6, 1), "a"), {}, "dtype"),
     "booleans": (lambda x: x > 0.5, {}, "dtype"),
-    "nan": (lambda x: np.where(np.arange(72).reshape(x.shape) == 40, np.nan, x), {}, "NaN or inf.*index 1"),
+    "nan": (
+        lambda x: np.where(np.arange(72).reshape(x.shape) == 40, np.nan, x),
+        {},
+        "NaN or inf.*index 1",
+    ),
     "inf": (lambda x: np.where(x > 0.9, np.inf, x), {}, "NaN or inf"),
     "empty": (lambda x: x[:0], {}, "no examples"),
     "zero samples": (lambda x: x, {"num_samples": 0}, "num_samples"),
