@@ -129,8 +129,10 @@ def _evaluation_target(args):
         if os.path.isfile(metrics_file):
             with open(metrics_file) as file:
                 card_name = json.load(file).get("card")
-            if card_name in zoo.list():
-                card = zoo.card(card_name)
+            try:
+                card = zoo.card(card_name) if card_name in zoo.list() else None
+            except FileNotFoundError:  # No zoo home here: --dataset must say it.
+                card = None
         return keras.models.load_model(target), target, card
     card = zoo.card(target)
     return zoo.load(card), card.name, card

@@ -20,8 +20,6 @@ import keras
 import numpy as np
 
 import bayes_zoo as bz
-from bayes_zoo.architectures import lenet5
-from bayes_zoo.uncertainty import predict_with_uncertainty
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--epochs", type=int, default=20)
@@ -33,7 +31,7 @@ splits = bz.data.load_splits("digits", batch_size=64, image_size=(32, 32))
 
 # 2. A Bayesian LeNet-5. On 1,300 images the paper's N(0, 0.1) prior is too
 # tight (the KL term pulls every weight back to it), so the prior is N(0, 1).
-model = lenet5(
+model = bz.architectures.lenet5(
     method="lrt",
     input_shape=splits.info.image_shape,
     num_classes=splits.info.num_classes,
@@ -64,7 +62,7 @@ images, labels = bz.data.load_arrays("digits", "test", image_size=(32, 32))
 rotated = np.rot90(images, k=1, axes=(1, 2))
 print(f"\n{'inputs':<16}{'accuracy':>10}{'aleatoric':>12}{'epistemic':>12}")
 for name, x in (("test digits", images), ("rotated digits", rotated)):
-    result = predict_with_uncertainty(model, x, num_samples=25)
+    result = bz.predict_with_uncertainty(model, x, num_samples=25)
     accuracy = np.mean(result.predicted_class == labels)
     print(f"{name:<16}{accuracy:>10.1%}{result.aleatoric.mean():>12.4f}"
           f"{result.epistemic.mean():>12.4f}")
