@@ -149,9 +149,10 @@ class MultiplicativeNormal(Posterior):
         }
 
     def stddev(self, variables):
-        return keras.ops.sqrt(keras.ops.exp(variables["log_alpha"])) * keras.ops.abs(
-            variables["loc"]
-        )
+        variance = keras.ops.exp(variables["log_alpha"]) * keras.ops.square(variables["loc"])
+        # The floor keeps the KL finite for a weight whose mean is exactly
+        # zero (a pruned weight): sigma = sqrt(alpha) * |mu| would be zero.
+        return keras.ops.sqrt(variance + _MIN_STDDEV**2)
 
     def initialize_from(self, variables, weights, relative_stddev):
         weights = np.asarray(weights, dtype="float32")

@@ -249,11 +249,6 @@ def test_pruned_model_trains_saves_and_reloads(trained, digits, tmp_path):
     assert pruning.count_parameters(reloaded)["pruned"] < 0.2 * report.non_zero_before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MultiplicativeNormal gives a zero-mean weight a zero stddev, so its KL "
-    "is infinite (bayes_zoo/posteriors.py would need a stddev floor)",
-)
 def test_log_alpha_pruned_multiplicative_model_trains(digits):
     x_train, y_train, _, _ = digits
     model = _compile(_random_mlp(bz.posteriors.MultiplicativeNormal()))

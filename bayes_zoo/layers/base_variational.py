@@ -101,10 +101,10 @@ class BaseVariational(StochasticLayer):
         self.initial_kl_weight = float(kl_weight)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # Number of independent kernel samples per call for the
-        # reparameterization estimator: the batch is split into this many
-        # groups, each with its own weights (Monte Carlo with a repeated
-        # batch). The other estimators draw per example already.
+        # Number of stacked copies of the data in a batch (Monte Carlo with a
+        # repeated batch): the reparameterization and flipout estimators then
+        # draw one kernel (perturbation) per copy, so that the copies are
+        # independent draws. Local reparameterization draws per example.
         self.weight_samples = 1
 
     # Front ends implement these four.
@@ -204,42 +204,52 @@ class BaseVariational(StochasticLayer):
         noise = self._noise(tuple(sample_shape) + tuple(loc.shape), loc.dtype)
         return loc + scale * noise
 
-    def _reparameterization(self, inputs, kernel_q, bias_q):
-        groups = self.weight_samples
-        if groups == 1:
-            kernel = self._sample(kernel_q)
-            outputs = self.linear_op(inputs, kernel)
-            bias = None
-            if self.use_bias:
-                bias = self._sample(bias_q)
-                outputs = self._add_bias(outputs, bias)
-            return outputs, kernel, bias
-        # One kernel sample per group of the batch: the batch holds `groups`
-        # stacked copies of the data, each seen through its own weights.
-        kernels = self._sample(kernel_q, (groups,))
-        input_shape = keras.ops.shape(inputs)
-        grouped_inputs = keras.ops.reshape(
-            inputs, (groups, input_shape[0] // groups) + tuple(input_shape[1:])
-        )
-        outputs = keras.ops.vectorized_map(
-            lambda group: self.linear_op(group[0], group[1]), (grouped_inputs, kernels)
-        )
-        biases = None
-        if self.use_bias:
-            biases = self._sample(bias_q, (groups,))
-            outputs = outputs + self._grouped_bias(biases, len(outputs.shape))
-        output_shape = keras.ops.shape(outputs)
-        outputs = keras.ops.reshape(
-            outputs, (output_shape[0] * output_shape[1],) + tuple(output_shape[2:])
-        )
-        return outputs, kernels, biases
+    def _draw(self, distribution):
+        """One weight draw, or one per stacked copy when `weight_samples > 1`."""
+        sample_shape = () if self.weight_samples == 1 else (self.weight_samples,)
+        return self._sample(distribution, sample_shape)
 
-    def _grouped_bias(self, biases, outputs_rank):
-        """Reshapes [groups, channels] biases to broadcast over grouped outputs."""
-        axis = self.channel_axis() % (outputs_rank - 1) + 1
-        shape = [1] * outputs_rank
-        shape[0], shape[axis] = -1, self.output_channels()
-        return keras.ops.reshape(biases, shape)
+    def _grouped(self, tensor):
+        """Splits the batch axis into [weight_samples, batch // weight_samples]."""
+        shape = keras.ops.shape(tensor)
+        groups = self.weight_samples
+        return keras.ops.reshape(tensor, (groups, shape[0] // groups) + tuple(shape[1:]))
+
+    def _ungrouped(self, tensor):
+        shape = keras.ops.shape(tensor)
+        return keras.ops.reshape(tensor, (shape[0] * shape[1],) + tuple(shape[2:]))
+
+    def _apply_drawn_kernel(self, inputs, kernel):
+        """`linear_op` with a drawn kernel: one, or one per stacked copy."""
+        if self.weight_samples == 1:
+            return self.linear_op(inputs, kernel)
+        # The batch holds `weight_samples` stacked copies of the data, each
+        # seen through its own kernel draw.
+        outputs = keras.ops.vectorized_map(
+            lambda group: self.linear_op(group[0], group[1]),
+            (self._grouped(inputs), kernel),
+        )
+        return self._ungrouped(outputs)
+
+    def _add_drawn_bias(self, outputs, bias):
+        """Adds a drawn bias: one, or one per stacked copy."""
+        if self.weight_samples == 1:
+            return self._add_bias(outputs, bias)
+        grouped = self._grouped(outputs)
+        rank = len(grouped.shape)
+        shape = [1] * rank
+        shape[0] = -1
+        shape[self.channel_axis() % (rank - 1) + 1] = self.output_channels()
+        return self._ungrouped(grouped + keras.ops.reshape(bias, shape))
+
+    def _reparameterization(self, inputs, kernel_q, bias_q):
+        kernel = self._draw(kernel_q)
+        outputs = self._apply_drawn_kernel(inputs, kernel)
+        bias = None
+        if self.use_bias:
+            bias = self._draw(bias_q)
+            outputs = self._add_drawn_bias(outputs, bias)
+        return outputs, kernel, bias
 
     def _local_reparameterization(self, inputs, kernel_q, bias_q):
         mean = self.linear_op(inputs, kernel_q.loc)
@@ -264,18 +274,16 @@ class BaseVariational(StochasticLayer):
         return keras.ops.cast(2 * bits - 1, dtype)
 
     def _flipout(self, inputs, kernel_q, bias_q):
-        kernel_delta = kernel_q.scale * self._noise(
-            tuple(kernel_q.loc.shape), kernel_q.loc.dtype
-        )
+        kernel_delta = self._draw(tfd.Normal(keras.ops.zeros_like(kernel_q.loc), kernel_q.scale))
         mean = self.linear_op(inputs, kernel_q.loc)
         sign_in = self._random_signs(inputs, inputs.dtype)
-        perturbation = self.linear_op(inputs * sign_in, kernel_delta)
+        perturbation = self._apply_drawn_kernel(inputs * sign_in, kernel_delta)
         sign_out = self._random_signs(perturbation, inputs.dtype)
         outputs = mean + perturbation * sign_out
         bias = None
         if self.use_bias:
-            bias = self._sample(bias_q)
-            outputs = self._add_bias(outputs, bias)
+            bias = self._draw(bias_q)
+            outputs = self._add_drawn_bias(outputs, bias)
         return outputs, kernel_q.loc + kernel_delta, bias
 
     # --- KL ---------------------------------------------------------------

@@ -88,11 +88,11 @@ def posterior_mean(model):
 def set_weight_samples(model, num_samples):
     """Tells the layers of `model` that each batch stacks `num_samples` copies.
 
-    A `Reparameterization` layer then draws one kernel per copy instead of one
-    per batch, so that a batch repeated `num_samples` times gives
-    `num_samples` independent Monte Carlo draws in one call. The batch size
-    must be divisible by `num_samples`. Layers that already draw per example
-    (local reparameterization, flipout, MC dropout) are unaffected.
+    Reparameterization and flipout layers then draw one kernel (perturbation)
+    per copy instead of one per batch, so that a batch repeated `num_samples`
+    times gives `num_samples` independent Monte Carlo draws in one call. The
+    batch size must be divisible by `num_samples`. Local reparameterization
+    and MC dropout layers draw per example already and are unaffected.
     """
     if int(num_samples) < 1:
         raise ValueError(
