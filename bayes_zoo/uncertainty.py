@@ -5,14 +5,9 @@ give T draws `p_t` of the predictive probabilities. Here the T draws are one
 graph call: the batch is repeated T times along the batch axis and the model
 runs once on the stacked copies. Local reparameterization and MC dropout
 draw their noise per example, so every copy is an independent draw;
-Reparameterization ("bbb") layers are told through
-`bayes_zoo.layers.set_weight_samples` to draw one kernel per copy.
-
-Flipout layers are the exception: they draw one kernel perturbation per call
-and decorrelate the examples of a batch by random signs only: copies of one example in one call
-would share that perturbation (their average converges to the average over
-signs, not over the posterior), so a model with flipout layers draws one
-sample per model call, in a graph loop.
+Reparameterization ("bbb") and flipout layers are told through
+`bayes_zoo.layers.set_weight_samples` to draw one kernel (perturbation) per
+copy.
 
 From the draws, `decompose` computes the two usual splits of the predictive
 uncertainty:
@@ -165,12 +160,12 @@ def _to_probabilities(outputs, mode):
     return positive / tf.reduce_sum(positive, axis=-1, keepdims=True)
 
 
-def _sampling_layers(model, estimator):
+def _sampling_layers(model, estimators):
     return [
         layer
         for layer in stochastic_layers(model)
         if isinstance(layer, BaseVariational)
-        and layer.estimator == estimator
+        and layer.estimator in estimators
         and not layer.use_posterior_mean
     ]
 
@@ -262,17 +257,13 @@ def monte_carlo_probabilities(model, images, num_samples, mode="softmax", sample
     `images` may have an unknown batch size and `num_samples` may be a
     scalar tensor.
 
-    Reparameterization ("bbb") layers draw one kernel per copy, which needs
-    the number of copies per call as a Python int: for a model with such
-    layers, `num_samples` must be static (a Python int or a constant tensor)
-    unless `samples_per_call` is given, in which case every call holds
-    `samples_per_call` copies and a dynamic `num_samples` works (the last
-    call may draw up to `samples_per_call - 1` extra samples, discarded).
-
-    Flipout layers share one kernel perturbation per call, decorrelated
-    across the batch by random signs only, so copies of an example in one
-    call are not independent draws: a model with flipout layers runs one
-    copy per call (`samples_per_call=1`), in a graph loop.
+    Reparameterization ("bbb") and flipout layers draw one kernel (or kernel
+    perturbation) per copy, which needs the number of copies per call as a
+    Python int: for a model with such layers, `num_samples` must be static (a
+    Python int or a constant tensor) unless `samples_per_call` is given, in
+    which case every call holds `samples_per_call` copies and a dynamic
+    `num_samples` works (the last call may draw up to `samples_per_call - 1`
+    extra samples, discarded).
 
     The model must output logits (no final softmax), as the zoo's builders
     do.
@@ -298,8 +289,6 @@ def monte_carlo_probabilities(model, images, num_samples, mode="softmax", sample
     if samples_per_call is not None:
         _check_positive_int("samples_per_call", samples_per_call)
         samples_per_call = int(samples_per_call)
-    if _sampling_layers(model, "flipout"):
-        samples_per_call = 1
     static_num_samples = tf.get_static_value(num_samples)
     if static_num_samples is not None:
         if np.ndim(static_num_samples) != 0 or not np.issubdtype(
@@ -318,13 +307,13 @@ def monte_carlo_probabilities(model, images, num_samples, mode="softmax", sample
                 # Spread the samples evenly over the calls: fewer discarded.
                 num_calls = math.ceil(num_samples / samples_per_call)
                 samples_per_call = math.ceil(num_samples / num_calls)
-    needs_static_copies = (
-        bool(_sampling_layers(model, "reparameterization")) and samples_per_call is None
+    needs_static_copies = samples_per_call is None and bool(
+        _sampling_layers(model, ("reparameterization", "flipout"))
     )
     if needs_static_copies and static_num_samples is None:
         raise ValueError(
-            "This model has Reparameterization ('bbb') layers, which draw one "
-            "kernel per copy of the batch and need the number of copies as a "
+            "This model has Reparameterization ('bbb') or flipout layers, which draw "
+            "one kernel per copy of the batch and need the number of copies as a "
             "Python int: pass a static `num_samples`, or a `samples_per_call`. "
             f"Received: num_samples={num_samples!r}"
         )
