@@ -4,7 +4,8 @@
 bayes-zoo list
 bayes-zoo train CARD [--epochs N --batch-size N --train-samples K --num-samples T
                       --data-dir DIR --output DIR --seed N --max-steps-per-epoch N]
-bayes-zoo evaluate CARD_OR_FILE [--dataset NAME --data-dir DIR --num-samples T --batch-size N]
+bayes-zoo evaluate CARD_OR_FILE [--dataset NAME --data-dir DIR --num-samples T --batch-size N
+                                 --ood DATASET --ood-data-dir DIR --output DIR --max-examples N]
 bayes-zoo demo [--epochs N | --quick] [--output DIR --seed N]
 ```
 
@@ -18,12 +19,14 @@ saying what is wrong and how to fix it.
 import argparse
 import json
 import os
+import shlex
 import sys
 
 import keras
 
 from bayes_zoo import data
 from bayes_zoo import demo
+from bayes_zoo import evaluation
 from bayes_zoo import trainer
 from bayes_zoo import zoo
 
@@ -117,47 +120,95 @@ def train_command(args):
 
 
 def _evaluation_target(args):
-    """The model to evaluate, its name, and the card that says how it was trained (or None)."""
+    """The model to evaluate, its name and file, its card (or None), and its dataset (or None).
+
+    A card names its dataset; for a .keras file, the trainer's metrics.json
+    beside it does (or the card it names).
+    """
     target = args.target
     if target.endswith(".keras"):
         if not os.path.isfile(target):
             raise FileNotFoundError(
                 f"No model file {target}. Fix: pass a .keras file or a card name.")
-        # The trainer writes metrics.json beside model.keras; it names the card.
         metrics_file = os.path.join(os.path.dirname(target), trainer.METRICS_FILE)
-        card = None
+        trained = {}
         if os.path.isfile(metrics_file):
             with open(metrics_file) as file:
-                card_name = json.load(file).get("card")
-            try:
-                card = zoo.card(card_name) if card_name in zoo.list() else None
-            except FileNotFoundError:  # No zoo home here: --dataset must say it.
-                card = None
-        return keras.models.load_model(target), target, card
+                trained = json.load(file)
+        card = None
+        try:
+            if trained.get("card") in zoo.list():
+                card = zoo.card(trained["card"])
+        except FileNotFoundError:  # No zoo home here: metrics.json or --dataset says it.
+            card = None
+        dataset = trained.get("dataset") or (card.dataset if card else None)
+        return keras.models.load_model(target), target, target, card, dataset
     card = zoo.card(target)
-    return zoo.load(card), card.name, card
+    return zoo.load(card), card.name, zoo.model_path(card), card, card.dataset
+
+
+def _evaluate_command_line(args, dataset, num_samples, output):
+    """The command that repeats this evaluation, every setting spelled out."""
+    words = [PROG, "evaluate", args.target, "--dataset", dataset,
+             "--num-samples", str(num_samples), "--batch-size", str(args.batch_size),
+             "--output", output]
+    for flag, value in (("--data-dir", args.data_dir), ("--ood", args.ood),
+                        ("--ood-data-dir", args.ood_data_dir),
+                        ("--max-examples", args.max_examples)):
+        if value is not None:
+            words += [flag, str(value)]
+    return shlex.join(words)
 
 
 def evaluate_command(args):
-    """Prints the held-out test accuracy, NLL, ECE, Brier score and mean uncertainties."""
-    model, name, card = _evaluation_target(args)
-    dataset = args.dataset or (card.dataset if card else None)
+    """Evaluates a trained model on its test split (and OOD data): a table, plots and a JSON."""
+    model, name, path, card, trained_on = _evaluation_target(args)
+    dataset = args.dataset or trained_on
     if dataset is None:
         raise ValueError(
             f"Cannot tell which dataset {name} was trained on. Fix: pass --dataset, one of "
             f"{', '.join(data.DATASETS)}."
         )
+    if args.ood is not None and args.ood == dataset:
+        raise ValueError(
+            f"--ood {args.ood} is the test dataset itself. Fix: pass another dataset as "
+            "out-of-distribution data (e.g. fashion_mnist for an MNIST model)."
+        )
     num_samples = args.num_samples or (card.evaluation.num_samples if card else 25)
-    # The model's own input size, whatever the card's default.
-    height, width = model.input_shape[1:3]
-    test = data.load(dataset, "test", batch_size=args.batch_size, data_dir=args.data_dir,
-                     image_size=(height, width))
-    results = trainer.evaluate_model(model, test, num_samples, batch_size=args.batch_size)
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(path)), "evaluation")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ValueError(f"--output {output} is a file. Fix: pass a folder.")
+
+    test = evaluation.load_test_split(dataset, model, data_dir=args.data_dir,
+                                      max_examples=args.max_examples)
+    ood = None
+    if args.ood is not None:
+        ood = evaluation.load_test_split(
+            args.ood, model, data_dir=args.ood_data_dir or args.data_dir,
+            max_examples=args.max_examples, out_of_distribution=True)
+    metadata = {
+        "command": _evaluate_command_line(args, dataset, num_samples, output),
+        "model": name,
+        "dataset": dataset,
+        "data_source": test.source,
+        "ood_dataset": args.ood,
+        "ood_data_source": ood.source if ood else None,
+    }
+    print(f"Evaluating {name} on the {dataset} test split from {test.source}"
+          + (f", with {args.ood} from {ood.source} as out-of-distribution data" if ood else "")
+          + ".", flush=True)
+    results = evaluation.evaluate(
+        model, (test.images, test.labels), num_samples=num_samples,
+        ood_data=None if ood is None else ood.images, output_dir=output,
+        batch_size=args.batch_size, metadata=metadata, verbose=1,
+        title=f"{os.path.basename(name)} on {dataset} (T={num_samples})",
+    )
     print(f"{name} on the {dataset} test split ({results['num_examples']} examples, "
-          f"{num_samples} Monte Carlo samples):")
-    for key in ("accuracy", "nll", "ece", "brier", "aleatoric", "epistemic",
-                "mutual_information"):
-        print(f"  {key:<20}{results[key]:.4f}")
+          f"{num_samples} Monte Carlo samples)"
+          + (f"; out-of-distribution: {args.ood} ({results['ood']['num_examples']} examples)"
+             if ood else "") + ":")
+    print(evaluation.summary_table(results))
+    print(f"Wrote {', '.join(results['files'].values())} to {output}")
     return 0
 
 
@@ -206,18 +257,32 @@ def build_parser():
 
     evaluate = commands.add_parser(
         "evaluate",
-        help="test accuracy, NLL and ECE of a trained model",
-        description="Evaluate a trained model on its dataset's held-out test split with Monte "
-                    "Carlo prediction.",
+        help="test accuracy, NLL, ECE, uncertainty and OOD detection of a trained model",
+        description="Evaluate a trained model on its dataset's official test split with Monte "
+                    "Carlo prediction: print a table of accuracy, NLL, ECE, Brier score, mean "
+                    "uncertainties and, with --ood, out-of-distribution detection; write a "
+                    "reliability diagram, uncertainty histograms, accuracy against the number "
+                    "of samples, an accuracy-coverage CSV and evaluation.json to --output.",
     )
     evaluate.add_argument("target", metavar="CARD_OR_FILE",
                           help="a trained card's name, or a .keras model file")
     evaluate.add_argument("--dataset", choices=data.DATASETS,
-                          help="the dataset (default: the card's)")
+                          help="the dataset (default: the card's, or the one in the "
+                               "metrics.json beside a model file)")
     evaluate.add_argument("--data-dir", help="folder holding the dataset's files or a TFDS copy")
     evaluate.add_argument("--num-samples", type=_positive_int,
-                          help="Monte Carlo samples (default: the card's)")
+                          help="Monte Carlo samples (default: the card's, else 25)")
+    evaluate.add_argument("--ood", metavar="DATASET", choices=data.DATASETS,
+                          help="a dataset whose test images are out-of-distribution data "
+                               f"(one of {', '.join(data.DATASETS)})")
+    evaluate.add_argument("--ood-data-dir",
+                          help="folder holding the OOD dataset (default: --data-dir)")
+    evaluate.add_argument("--output",
+                          help="output folder (default: evaluation/ beside the model file)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=128)
+    evaluate.add_argument("--max-examples", type=_positive_int,
+                          help="evaluate a fixed random subset of at most N test (and OOD) "
+                               "examples, for a quick run")
     evaluate.set_defaults(run=evaluate_command)
 
     demo_parser = commands.add_parser(
