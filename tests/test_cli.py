@@ -2,9 +2,12 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
+import keras
+import numpy as np
 import pytest
 
 from bayes_zoo import cli
@@ -125,3 +128,147 @@ def test_console_script_reports_an_unknown_card():
     ours = [line for line in completed.stderr.splitlines() if line.startswith("bayes-zoo")]
     assert len(ours) == 1 and "Unknown zoo card 'no_such_card'" in ours[0]
     assert "Traceback" not in completed.stderr
+
+
+# ---------------------------------------------------------------------------
+# bayes-zoo evaluate: the table, the files, the OOD data, bad input.
+
+
+@pytest.fixture(scope="module")
+def untrained_demo_model(tmp_path_factory):
+    """The demo card's LeNet-5, untrained, saved as a .keras file without metrics.json."""
+    path = tmp_path_factory.mktemp("untrained") / "model.keras"
+    zoo.card("demo_lrt_digits").build_model(num_train_examples=1293, seed=0).save(path)
+    return str(path)
+
+
+def write_mnist_npz(folder, num_test=40):
+    """A stand-in mnist.npz (random strokes) of 28x28 images, as keras' file lays it out."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "mnist.npz",
+             x_train=rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+             y_train=np.arange(10, dtype=np.uint8),
+             x_test=rng.integers(0, 256, (num_test, 28, 28), dtype=np.uint8),
+             y_test=np.arange(num_test, dtype=np.uint8) % 10)
+
+
+def table_rows(out):
+    """The printed table's rows, from its header to the line naming the files written."""
+    lines = out.splitlines()
+    start = lines.index(next(line for line in lines if line.split() == ["metric", "value"]))
+    rows = {}
+    for line in lines[start + 1:]:
+        if line.startswith("Wrote "):
+            break
+        label, value = line.rsplit(None, 1)
+        rows[label] = value
+    return rows
+
+
+def test_evaluate_prints_one_table_and_writes_plots_and_json(capsys, tmp_path,
+                                                             untrained_demo_model):
+    write_mnist_npz(tmp_path / "ood")
+    output = tmp_path / "evaluation"
+    status, out, err = run(capsys, "evaluate", untrained_demo_model, "--dataset", "digits",
+                           "--num-samples", "3", "--ood", "mnist", "--ood-data-dir",
+                           str(tmp_path / "ood"), "--max-examples", "100",
+                           "--output", str(output))
+    assert status == 0, err
+    assert "on the digits test split (100 examples, 3 Monte Carlo samples); " \
+           "out-of-distribution: mnist (40 examples)" in out
+    assert "Test data: 100 examples" in out and "100/100" in out  # progress
+
+    with open(output / "evaluation.json") as file:
+        results = json.load(file)
+    rows = table_rows(out)
+    assert list(rows)[:7] == ["accuracy", "NLL (nats)", "ECE (15 bins)", "Brier score",
+                              "mean aleatoric (Kwon)", "mean epistemic (Kwon)",
+                              "mean mutual information (nats)"]
+    assert rows["accuracy"] == f"{results['accuracy']:.4f}"
+    assert rows["NLL (nats)"] == f"{results['nll']:.4f}"
+    for score, name in (("predictive_entropy", "predictive entropy"),
+                        ("epistemic", "epistemic (Kwon)")):
+        detection = results["ood"]["detection"][score]
+        assert rows[f"OOD AUROC, {name}"] == f"{detection['auroc']:.4f}"
+        assert rows[f"OOD AUPR, {name}"] == f"{detection['aupr']:.4f}"
+        assert rows[f"OOD FPR@95%TPR, {name}"] == f"{detection['fpr_at_95_tpr']:.4f}"
+
+    assert results["command"] == (
+        f"bayes-zoo evaluate {untrained_demo_model} --dataset digits --num-samples 3 "
+        f"--batch-size 128 --output {output} --ood mnist --ood-data-dir {tmp_path / 'ood'} "
+        "--max-examples 100")
+    assert results["dataset"] == "digits" and "scikit-learn" in results["data_source"]
+    assert "a fixed random 100" in results["data_source"]
+    assert results["ood_dataset"] == "mnist"
+    assert results["ood_data_source"] == str(tmp_path / "ood" / "mnist.npz")
+    assert (results["num_examples"], results["num_samples"]) == (100, 3)
+    assert results["ood"]["num_examples"] == 40
+    assert results["machine"]["cpu_count"] == os.cpu_count()
+    for name in results["files"].values():
+        assert (output / name).is_file()
+        if name.endswith(".png"):
+            with open(output / name, "rb") as file:
+                assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert f"to {output}" in out.splitlines()[-1]
+
+
+def test_evaluate_writes_beside_the_model_by_default(capsys, tmp_path, untrained_demo_model):
+    model_file = tmp_path / "model.keras"
+    shutil.copy(untrained_demo_model, model_file)
+    # The trainer's metrics.json names the dataset.
+    (tmp_path / trainer.METRICS_FILE).write_text(json.dumps({"dataset": "digits"}))
+    status, out, err = run(capsys, "evaluate", str(model_file), "--num-samples", "2",
+                           "--max-examples", "20")
+    assert status == 0, err
+    assert "OOD" not in out
+    with open(tmp_path / "evaluation" / "evaluation.json") as file:
+        results = json.load(file)
+    assert results["ood"] is None and results["ood_dataset"] is None
+    assert "--dataset digits" in results["command"]
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        ([], ["Cannot tell which dataset", "Fix: pass --dataset"]),
+        (["--dataset", "digits", "--ood", "digits"], ["--ood digits is the test dataset"]),
+        (["--dataset", "digits", "--ood", "mnist", "--ood-data-dir", "EMPTY"],
+         ["Dataset 'mnist' not found", "Fix:"]),
+        (["--dataset", "digits", "--output", "FILE"], ["is a file. Fix: pass a folder"]),
+    ],
+)
+def test_evaluate_bad_input_exits_1_with_one_line(capsys, tmp_path, untrained_demo_model,
+                                                  argv, fragments):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("")
+    argv = [{"EMPTY": str(tmp_path / "empty"), "FILE": str(tmp_path / "file")}.get(a, a)
+            for a in argv]
+    status, out, err = run(capsys, "evaluate", untrained_demo_model, *argv)
+    assert status == cli.EXIT_ERROR
+    assert_one_line(err, "bayes-zoo evaluate: error:", *fragments)
+
+
+def test_evaluate_refuses_a_dataset_the_model_was_not_trained_on(capsys, tmp_path):
+    inputs = keras.Input((32, 32, 1))
+    outputs = keras.layers.Dense(5)(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, outputs).save(tmp_path / "five_classes.keras")
+    status, out, err = run(capsys, "evaluate", str(tmp_path / "five_classes.keras"),
+                           "--dataset", "digits")
+    assert status == cli.EXIT_ERROR
+    assert_one_line(err, "predicts 5 classes", "Fix: evaluate on the dataset the model was "
+                                               "trained on (--dataset)")
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--max-examples", "0"], "argument --max-examples: expected a positive integer"),
+        (["--ood", "imagenet"], "argument --ood: invalid choice: 'imagenet'"),
+        (["--num-samples", "-3"], "argument --num-samples: expected a positive integer"),
+    ],
+)
+def test_evaluate_bad_flags_exit_2_with_one_line(capsys, argv, fragment):
+    status, out, err = run(capsys, "evaluate", "model.keras", *argv)
+    assert status == cli.EXIT_USAGE
+    assert_one_line(err, fragment)
