@@ -52,8 +52,10 @@ def demo_card_text():
 
 
 def test_repository_holds_one_card_per_zoo_entry():
-    assert zoo.list() == EXPECTED_CARDS
-    assert [card.name for card in zoo.cards()] == EXPECTED_CARDS
+    # The classification entries; the applications add their own cards.
+    assert set(EXPECTED_CARDS) <= set(zoo.list())
+    assert zoo.list() == sorted(zoo.list())
+    assert set(EXPECTED_CARDS) <= {card.name for card in zoo.cards()}
 
 
 @pytest.mark.parametrize("name", EXPECTED_CARDS)
@@ -63,7 +65,7 @@ def test_every_card_builds_its_model_for_its_dataset(name):
         "model": f"saved_models/{name}/model.keras",
         "saved_model": f"saved_models/{name}/{{version}}",
     }
-    assert card.results == {}
+    assert isinstance(card.results, dict)  # filled by training runs (issue 6)
     model = card.build_model(num_train_examples=1000, seed=0)
     expected_shape = {"mnist": (32, 32, 1), "cifar10": (32, 32, 3), "digits": (32, 32, 1)}
     if card.data.image_size:
