@@ -189,6 +189,7 @@ def evaluate_command(args):
     metadata = {
         "command": _evaluate_command_line(args, dataset, num_samples, output),
         "model": name,
+        "card": card.name if card else None,
         "dataset": dataset,
         "data_source": test.source,
         "ood_dataset": args.ood,
@@ -201,7 +202,7 @@ def evaluate_command(args):
         model, (test.images, test.labels), num_samples=num_samples,
         ood_data=None if ood is None else ood.images, output_dir=output,
         batch_size=args.batch_size, metadata=metadata, verbose=1,
-        title=f"{os.path.basename(name)} on {dataset} (T={num_samples})",
+        title=f"{card.name if card else name} on {dataset} (T={num_samples})",
     )
     print(f"{name} on the {dataset} test split ({results['num_examples']} examples, "
           f"{num_samples} Monte Carlo samples)"
@@ -320,7 +321,7 @@ def main(argv=None):
         return exit_request.code
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
         print(f"{PROG} {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -199,6 +199,7 @@ def test_evaluate_prints_one_table_and_writes_plots_and_json(capsys, tmp_path,
         f"--batch-size 128 --output {output} --ood mnist --ood-data-dir {tmp_path / 'ood'} "
         "--max-examples 100")
     assert results["dataset"] == "digits" and "scikit-learn" in results["data_source"]
+    assert results["model"] == untrained_demo_model and results["card"] is None
     assert "a fixed random 100" in results["data_source"]
     assert results["ood_dataset"] == "mnist"
     assert results["ood_data_source"] == str(tmp_path / "ood" / "mnist.npz")
@@ -236,6 +237,8 @@ def test_evaluate_writes_beside_the_model_by_default(capsys, tmp_path, untrained
         (["--dataset", "digits", "--ood", "mnist", "--ood-data-dir", "EMPTY"],
          ["Dataset 'mnist' not found", "Fix:"]),
         (["--dataset", "digits", "--output", "FILE"], ["is a file. Fix: pass a folder"]),
+        (["--dataset", "digits", "--data-dir", "FILE"], ["must be a folder, not a file",
+                                                         "Fix: pass the folder that holds it"]),
     ],
 )
 def test_evaluate_bad_input_exits_1_with_one_line(capsys, tmp_path, untrained_demo_model,
