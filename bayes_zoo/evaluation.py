@@ -212,7 +212,8 @@ def load_test_split(name, model, *, data_dir=None, max_examples=None,
 
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 def _check_sample_counts(sample_counts):
