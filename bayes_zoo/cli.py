@@ -7,6 +7,7 @@ bayes-zoo train CARD [--epochs N --batch-size N --train-samples K --num-samples 
 bayes-zoo evaluate CARD_OR_FILE [--dataset NAME --data-dir DIR --num-samples T --batch-size N
                                  --ood DATASET --ood-data-dir DIR --output DIR --max-examples N]
 bayes-zoo demo [--epochs N | --quick] [--output DIR --seed N]
+bayes-zoo export CARD_OR_FILE [--version N --num-samples T --output BASE --name NAME]
 ```
 
 Each subcommand is a function `<name>_command(args)` returning the exit
@@ -27,6 +28,7 @@ import keras
 from bayes_zoo import data
 from bayes_zoo import demo
 from bayes_zoo import evaluation
+from bayes_zoo import export
 from bayes_zoo import trainer
 from bayes_zoo import zoo
 
@@ -219,6 +221,40 @@ def demo_command(args):
     return 0
 
 
+def _export_name(path, card):
+    """A model file's name on the server: its card's, else its own (model.keras: its folder's)."""
+    if card is not None:
+        return card.name
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem == os.path.splitext(trainer.MODEL_FILE)[0]:
+        return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return stem
+
+
+def export_command(args):
+    """Writes BASE/NAME/VERSION/ (a SavedModel with uncertainty) and BASE/models.config."""
+    model, _, path, card, _ = _evaluation_target(args)
+    if args.target.endswith(".keras"):
+        name = args.name or _export_name(path, card)
+        base = args.output or "saved_models"
+    else:
+        # The card's artefact folder, BASE/NAME/{version}.
+        model_dir = os.path.dirname(zoo.saved_model_path(card, version=1, must_exist=False))
+        name = args.name or os.path.basename(model_dir)
+        base = args.output or os.path.dirname(model_dir)
+    num_samples = args.num_samples or (card.evaluation.num_samples if card else 20)
+    print(f"Exporting {args.target} as {name!r} ({num_samples} Monte Carlo samples in "
+          "serving_default)...", flush=True)
+    export_dir = export.export_for_serving(model, base, name, version=args.version,
+                                           num_samples=num_samples)
+    print(f"Wrote {export_dir} and {os.path.join(base, export.MODELS_CONFIG)}. "
+          f"Serve the models of {base} with:\n"
+          "  docker run -p 8501:8501 --mount type=bind,"
+          f"source={os.path.abspath(base)},target=/models -t tensorflow/serving "
+          "--model_config_file=/models/models.config")
+    return 0
+
+
 # ---------------------------------------------------------------------------
 # The parser.
 
@@ -227,7 +263,8 @@ def build_parser():
     """The `bayes-zoo` argument parser (each subparser's `run` is its command)."""
     parser = _Parser(
         prog=PROG,
-        description="Bayesian CNNs of the papers: list, train and evaluate the zoo's models.",
+        description="Bayesian CNNs of the papers: list, train, evaluate and export the zoo's "
+                    "models.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                      parser_class=_Parser)
@@ -299,6 +336,28 @@ def build_parser():
                              help=f"output folder (default: ./{demo.DEFAULT_OUTPUT})")
     demo_parser.add_argument("--seed", type=_non_negative_int, default=0)
     demo_parser.set_defaults(run=demo_command)
+
+    export_parser = commands.add_parser(
+        "export",
+        help="export a trained model for TensorFlow Serving, uncertainty included",
+        description="Export a trained model as a SavedModel whose signatures (serving_default, "
+                    "predict_with_uncertainty, posterior_mean) run the Monte Carlo prediction "
+                    "in the graph, to BASE/NAME/VERSION/, and rewrite BASE/models.config, "
+                    "TensorFlow Serving's list of the models under BASE.",
+    )
+    export_parser.add_argument("target", metavar="CARD_OR_FILE",
+                               help="a trained card's name, or a .keras model file")
+    export_parser.add_argument("--version", type=_positive_int,
+                               help="the version folder (default: the next free one)")
+    export_parser.add_argument("--num-samples", type=_positive_int,
+                               help="Monte Carlo samples of serving_default (default: the "
+                                    "card's, or 20)")
+    export_parser.add_argument("--output", metavar="BASE",
+                               help="the folder the server mounts (default: the card's "
+                                    "saved_models folder, or ./saved_models for a file)")
+    export_parser.add_argument("--name", help="the model's name on the server (default: the "
+                                              "card's, or the file's)")
+    export_parser.set_defaults(run=export_command)
     return parser
 
 
