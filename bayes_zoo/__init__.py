@@ -9,6 +9,7 @@ from bayes_zoo import callbacks
 from bayes_zoo import data
 from bayes_zoo import demo
 from bayes_zoo import evaluation
+from bayes_zoo import export
 from bayes_zoo import layers
 from bayes_zoo import metrics
 from bayes_zoo import plots
