@@ -4,7 +4,8 @@ Each row is a zoo card (issue 6's entries). For every row asked for with
 `--rows`, this script
 
 1. trains the card with `bz.trainer.train` when its artefact
-   `saved_models/<card>/model.keras` is missing (or with `--retrain`);
+   `saved_models/<card>/model.keras` is missing, or trained for fewer epochs
+   than `--epochs` (resuming from its checkpoint), or with `--retrain`;
 2. evaluates it on the held-out test split, never used for model selection:
    Monte Carlo averaged predictions (the card's number of samples) on
    untouched test images give accuracy, NLL, ECE, Brier score and the mean
@@ -257,15 +258,22 @@ def run_row(name, args):
     card = bz.zoo.card(name)
     data_dir = dataset_folder(card.dataset, args.data_dir, args.scratch_dir)
     artefact_folder = os.path.dirname(bz.zoo.model_path(card))
-    if args.retrain or not os.path.isfile(bz.zoo.model_path(card)):
-        if args.skip_train:
-            raise FileNotFoundError(
-                f"Row {name}: no trained model {bz.zoo.model_path(card)} and --skip-train "
-                "was given. Fix: drop --skip-train to train it.")
+    metrics_path = os.path.join(artefact_folder, "metrics.json")
+    trained_epochs = 0
+    if os.path.isfile(bz.zoo.model_path(card)) and os.path.isfile(metrics_path):
+        with open(metrics_path) as file:
+            trained_epochs = json.load(file)["epochs"]
+    if not args.skip_train and (args.retrain or not trained_epochs
+                                or (args.epochs or 0) > trained_epochs):
+        # The trainer resumes from the folder's last checkpoint when it can.
         bz.trainer.train(card, epochs=args.epochs, train_samples=args.train_samples,
                          data_dir=data_dir, output_dir=artefact_folder,
                          resume=not args.retrain)
-    with open(os.path.join(artefact_folder, "metrics.json")) as file:
+    elif not trained_epochs:
+        raise FileNotFoundError(
+            f"Row {name}: no trained model {bz.zoo.model_path(card)} and --skip-train was "
+            "given. Fix: drop --skip-train to train it.")
+    with open(metrics_path) as file:
         trained = json.load(file)
     model = bz.zoo.load(card, compile=False)
     evaluation = evaluate_row(card, model, data_dir, os.path.join(RESULTS_FOLDER, name),
@@ -285,6 +293,9 @@ def run_row(name, args):
         "card_train_samples": card.model.get("train_samples", 1),
         "batch_size": trained["batch_size"],
         "train_seconds": trained["train_seconds"],
+        # The trainer's own test evaluation (metrics.json): other Monte Carlo draws.
+        "trainer_metrics": {key: trained[key] for key in ("accuracy", "nll", "ece",
+                                                          "num_samples")},
         "median_epoch_seconds": (round(statistics.median(epoch_seconds), 1)
                                  if epoch_seconds else None),
         "evaluation_seconds": evaluation["seconds"],
@@ -522,6 +533,14 @@ def render_markdown(rows, cards):
             out += [f"- **{row['row']}** (evaluated {row['evaluated']}, evaluation took "
                     f"{_duration(row['evaluation_seconds'])}):",
                     f"  `{row['train_command']}`; `{row['reproduce_command']}`"]
+            trainer_metrics = row.get("trainer_metrics")
+            if trainer_metrics:
+                out.append(
+                    f"  The trainer's own test evaluation at the end of training "
+                    f"(`saved_models/{row['row']}/metrics.json`, other Monte Carlo draws, "
+                    f"T = {trainer_metrics['num_samples']}): accuracy "
+                    f"{_percent(trainer_metrics['accuracy'])}, NLL "
+                    f"{_number(trainer_metrics['nll'])}, ECE {_number(trainer_metrics['ece'])}.")
         out += ["", "## Plots", ""]
         for row in measured:
             links = ", ".join(f"[{os.path.basename(path)}]({os.path.relpath(path, 'benchmarks')})"
@@ -596,7 +615,8 @@ def build_parser():
     parser.add_argument("--rows", type=_rows, default=[],
                         help=f"comma-separated rows, of: {', '.join(ROWS)}")
     parser.add_argument("--epochs", type=_positive_int,
-                        help="training epochs when a row is trained (default: the card's)")
+                        help="training epochs (default: the card's); a row trained for "
+                             "fewer is trained on from its checkpoint")
     parser.add_argument("--train-samples", type=_positive_int,
                         help="weight samples per training step (default: the card's)")
     parser.add_argument("--data-dir", help="folder holding the datasets (bz.data)")
@@ -637,7 +657,11 @@ def main(argv=None):
                             {"row": name, "not_run": args.not_run_reason})
                 continue
             print(f"== {name}", flush=True)
-            row = run_row(name, args)
+            try:
+                row = run_row(name, args)
+            except (ValueError, FileNotFoundError) as error:
+                print(f"reproduce.py: error: {error}", file=sys.stderr)
+                return 1
             metrics = row["metrics"]
             print(f"{name}: accuracy {metrics['accuracy']:.2%}, NLL {metrics['nll']:.4f}, "
                   f"ECE {metrics['ece']:.4f}", flush=True)
