@@ -427,6 +427,17 @@ def _duration(seconds):
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
+def _exported_versions(model_dir):
+    """The SavedModel versions exported in `model_dir`, as TensorFlow Serving numbers them."""
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(
+        int(entry) for entry in os.listdir(model_dir)
+        if entry.isdigit()
+        and os.path.isfile(os.path.join(model_dir, entry, "saved_model.pb"))
+    )
+
+
 def render_markdown(rows, cards):
     """RESULTS.md's text from the recorded rows (dict by name) and the zoo's cards."""
     measured = [rows[name] for name in ROWS if "metrics" in rows.get(name, {})]
@@ -541,6 +552,16 @@ def render_markdown(rows, cards):
                     f"T = {trainer_metrics['num_samples']}): accuracy "
                     f"{_percent(trainer_metrics['accuracy'])}, NLL "
                     f"{_number(trainer_metrics['nll'])}, ECE {_number(trainer_metrics['ece'])}.")
+        out += ["", "## SavedModel exports", "",
+                "TensorFlow Serving exports (`bayes-zoo export ROW`: a SavedModel whose "
+                "`serving_default` runs the card's T Monte Carlo samples in the graph) found "
+                "beside the trained models:", ""]
+        for row in measured:
+            model_dir = os.path.join(REPOSITORY, "saved_models", row["row"])
+            exported = _exported_versions(model_dir)
+            out.append(f"- {row['row']}: " + (
+                ", ".join(f"`saved_models/{row['row']}/{version}/`" for version in exported)
+                if exported else f"none yet (`bayes-zoo export {row['row']}` writes it)"))
         out += ["", "## Plots", ""]
         for row in measured:
             links = ", ".join(f"[{os.path.basename(path)}]({os.path.relpath(path, 'benchmarks')})"
