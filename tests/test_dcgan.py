@@ -1,0 +1,239 @@
+"""DCGAN with a Bayesian discriminator, on tiny images."""
+
+import os
+import tomllib
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import bayes_zoo as bz
+from bayes_zoo import gan as gan_lib
+from bayes_zoo.architectures.dcgan import BayesianDCGAN
+from bayes_zoo.architectures.dcgan import dcgan
+from bayes_zoo.architectures.dcgan import dcgan_discriminator
+from bayes_zoo.architectures.dcgan import dcgan_generator
+from bayes_zoo.architectures.dcgan import discriminator_uncertainty
+from bayes_zoo.super_resolution import distribution_from_card
+
+METHODS = ("lrt", "bbb", "flipout", "frequentist")
+MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+TINY = {"image_size": 8, "latent_dim": 4, "ngf": 2, "ndf": 2, "num_train_examples": 16}
+
+
+def _images(count=8, size=8, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 1, (count, size, size, 3)).astype(np.float32)
+
+
+def _tiny_gan(method="lrt", **overrides):
+    return dcgan(method=method, **{**TINY, "uncertainty_samples": 2, "seed": 0, **overrides})
+
+
+@pytest.mark.parametrize("image_size, widths", [(8, [2]), (16, [4, 2]), (32, [8, 4, 2])])
+def test_generator_follows_table_9(image_size, widths):
+    generator = dcgan_generator(latent_dim=4, image_size=image_size, channels=3, ngf=2)
+    images = generator(np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32))
+    assert images.shape == (3, image_size, image_size, 3)
+    assert float(tf.reduce_max(tf.abs(images))) <= 1.0
+    hidden = [layer.filters for layer in generator.layers if layer.name.startswith("deconv")]
+    assert hidden == widths + [3]
+    assert generator.get_layer("deconv1").strides == (1, 1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_discriminator_follows_table_10(method):
+    discriminator = dcgan_discriminator(method=method, image_size=16, ndf=2, num_train_examples=8)
+    assert discriminator(_images(3, 16)).shape == (3, 1)
+    convolutions = [layer for layer in discriminator.layers if layer.name.startswith("conv")]
+    assert [layer.filters for layer in convolutions] == [2, 4, 1]
+    variational = [
+        layer for layer in convolutions if isinstance(layer, bz.layers.BaseVariational)
+    ]
+    assert len(variational) == (0 if method == "frequentist" else 3)
+    assert [layer.name for layer in discriminator.layers if "bn" in layer.name] == ["bn2"]
+    unnormalised = dcgan_discriminator(method=method, image_size=16, ndf=2, batch_norm=False)
+    assert not [layer for layer in unnormalised.layers if "bn" in layer.name]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_training_step(method):
+    gan = _tiny_gan(method)
+    history = gan_lib.train(gan, _images(4), epochs=1, verbose=0)
+    logs = {key: values[0] for key, values in history.history.items()}
+    assert set(logs) == {
+        "d_loss", "g_loss", "d_kl", "d_real", "d_fake", "d_uncertainty_real",
+        "d_uncertainty_fake",
+    }
+    assert all(np.isfinite(value) for value in logs.values())
+    assert 0.0 < logs["d_real"] < 1.0 and 0.0 < logs["d_fake"] < 1.0
+    if method == "frequentist":
+        assert logs["d_kl"] == 0.0 and logs["d_uncertainty_real"] == 0.0
+    else:
+        assert logs["d_kl"] > 0.0 and logs["d_uncertainty_real"] > 0.0
+        assert logs["d_loss"] > logs["d_kl"]
+    assert gan.generate(5).shape == (5, 8, 8, 3)
+
+
+def test_discriminator_loss_is_cross_entropy_plus_kl():
+    gan = _tiny_gan("lrt")
+    # Deterministic pieces: a discriminator at its posterior means, a
+    # generator whose last kernel is zero (every image is tanh(0) = 0), and
+    # a zero learning rate, which keeps the weights where the terms are
+    # computed below.
+    bz.layers.set_posterior_mean(gan.discriminator, True)
+    last = gan.generator.get_layer("deconv2")
+    last.kernel.assign(np.zeros(last.kernel.shape, np.float32))
+    gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0))
+    real = _images(4)
+    kl = sum(
+        float(layer.kl_weight * layer.kl_divergence())
+        for layer in bz.layers.stochastic_layers(gan.discriminator)
+    )
+    real_logits = gan.discriminator(real, training=True).numpy()
+    fake_logits = gan.discriminator(np.zeros_like(real), training=True).numpy()
+    # Binary cross-entropy from logits: softplus(-l) for real, softplus(l) for fake.
+    cross_entropy = np.mean(np.logaddexp(0, -real_logits)) + np.mean(np.logaddexp(0, fake_logits))
+    logs = gan.fit(real, batch_size=4, epochs=1, verbose=0).history
+    assert kl > 0
+    np.testing.assert_allclose(logs["d_kl"][0], kl, rtol=1e-5)
+    np.testing.assert_allclose(logs["d_loss"][0], cross_entropy + kl, rtol=1e-5)
+    np.testing.assert_allclose(
+        logs["g_loss"][0], np.mean(np.logaddexp(0, -fake_logits)), rtol=1e-5
+    )
+
+
+def test_discriminator_uncertainty():
+    images = _images(5)
+    bayesian = dcgan_discriminator("lrt", image_size=8, ndf=2, num_train_examples=8, seed=0)
+    mean, stddev = discriminator_uncertainty(bayesian, images, num_samples=4)
+    assert mean.shape == stddev.shape == (5,)
+    assert float(tf.reduce_min(stddev)) > 0.0
+    assert 0.0 < float(tf.reduce_min(mean)) and float(tf.reduce_max(mean)) < 1.0
+    frequentist = dcgan_discriminator("frequentist", image_size=8, ndf=2)
+    _, stddev = discriminator_uncertainty(frequentist, images, num_samples=4)
+    np.testing.assert_array_equal(stddev, 0.0)
+    with pytest.raises(ValueError, match="num_samples"):
+        discriminator_uncertainty(bayesian, images, num_samples=1)
+
+
+def test_keras_round_trip(tmp_path):
+    gan = _tiny_gan("lrt")
+    gan_lib.train(gan, _images(4), epochs=1, verbose=0)
+    path = os.path.join(tmp_path, "gan.keras")
+    gan.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, BayesianDCGAN)
+    latent = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(gan(latent), loaded(latent))
+    for original, restored in zip(gan.discriminator.weights, loaded.discriminator.weights):
+        np.testing.assert_array_equal(original.numpy(), restored.numpy())
+    assert int(loaded.d_optimizer.iterations) == int(gan.d_optimizer.iterations) == 1
+    for original, restored in zip(gan.g_optimizer.variables, loaded.g_optimizer.variables):
+        np.testing.assert_array_equal(original.numpy(), restored.numpy())
+    loaded.fit(_images(4), batch_size=4, epochs=1, verbose=0)
+    assert int(loaded.g_optimizer.iterations) == 2
+
+
+@pytest.mark.parametrize(
+    "build, name",
+    [
+        (lambda: _tiny_gan(image_size=12), "image_size"),
+        (lambda: _tiny_gan(image_size=4), "image_size"),
+        (lambda: _tiny_gan(method="mc_dropout"), "method"),
+        (lambda: _tiny_gan(latent_dim=0), "latent_dim"),
+        (lambda: _tiny_gan(ndf=0), "ndf"),
+        (lambda: _tiny_gan(ngf=-1), "ngf"),
+        (lambda: _tiny_gan(uncertainty_samples=1), "uncertainty_samples"),
+        (lambda: _tiny_gan(num_train_examples=0), "num_train_examples"),
+    ],
+)
+def test_bad_arguments(build, name):
+    with pytest.raises(ValueError, match=name):
+        build()
+
+
+def test_image_grid():
+    images = np.stack([np.full([2, 3, 1], -1.0), np.full([2, 3, 1], 1.0), np.zeros([2, 3, 1])])
+    grid = gan_lib.image_grid(images, columns=2)
+    assert grid.dtype == np.uint8 and grid.shape == (2 * 4 + 2, 2 * 5 + 2, 1)
+    assert grid[2:4, 2:5].max() == 0 and grid[2:4, 7:10].min() == 255
+    assert (grid[6:8, 2:5] == 128).all()
+    with pytest.raises(ValueError, match="images"):
+        gan_lib.image_grid(np.zeros([0, 2, 2, 3]))
+
+
+def test_sample_grids_and_training_plot(tmp_path):
+    gan = _tiny_gan("lrt")
+    history = gan_lib.train(
+        gan, _images(4), epochs=2, sample_dir=str(tmp_path / "samples"), verbose=0
+    )
+    assert sorted(os.listdir(tmp_path / "samples")) == [
+        "samples_epoch_001.png", "samples_epoch_002.png",
+    ]
+    grid = tf.io.decode_png(tf.io.read_file(str(tmp_path / "samples" / "samples_epoch_002.png")))
+    assert grid.shape == (8 * 10 + 2, 8 * 10 + 2, 3)
+    path = gan_lib.plot_training(history, str(tmp_path / "plots" / "training.png"))
+    assert tf.io.read_file(path).numpy()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="d_loss"):
+        gan_lib.plot_training({"loss": [1.0]}, str(tmp_path / "bad.png"))
+    with pytest.raises(ValueError, match="png"):
+        gan_lib.plot_training(history, str(tmp_path / "training.jpg"))
+
+
+def _write_cifar_tree(root, per_class):
+    rng = np.random.default_rng(0)
+    classes = ("airplane automobile bird cat deer dog frog horse ship truck").split()
+    for split in ("train", "test"):
+        for name in classes:
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index in range(per_class):
+                pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+                tf.io.write_file(str(folder / f"{index:04d}.png"), tf.io.encode_png(pixels))
+
+
+def test_train_card_on_an_image_tree(tmp_path):
+    _write_cifar_tree(tmp_path / "cifar10", per_class=1)
+    images, count = gan_lib.real_images(
+        "cifar10", data_dir=str(tmp_path), image_size=8, batch_size=4
+    )
+    batch = next(iter(images))
+    assert count == 10 and batch.shape == (4, 8, 8, 3)
+    assert -1.0 <= float(tf.reduce_min(batch)) < float(tf.reduce_max(batch)) <= 1.0
+    card = {
+        "task": "gan",
+        "architecture": "dcgan",
+        "method": "lrt",
+        "dataset": "cifar10",
+        "model": {"image_size": 8, "latent_dim": 4, "ngf": 2, "ndf": 2,
+                  "uncertainty_samples": 2},
+        "posterior": {"kind": "mean_field_normal", "rho_mean": -4.0},
+        "training": {"epochs": 1, "batch_size": 4, "learning_rate": 1e-4, "beta_1": 0.5},
+    }
+    output = tmp_path / "run"
+    metrics = gan_lib.train_card(
+        card, data_dir=str(tmp_path), output_dir=str(output), max_steps_per_epoch=2, verbose=0
+    )
+    assert metrics["d_kl"] > 0 and np.isfinite(metrics["g_loss"])
+    for name in ("model.keras", "history.csv", "training.png", "samples/samples_epoch_001.png"):
+        assert os.path.isfile(output / name), name
+    with pytest.raises(ValueError, match="task"):
+        gan_lib.train_card({**card, "task": "super_resolution"})
+
+
+def test_zoo_card_builds():
+    with open(os.path.join(MODELS, "dcgan_bayesian_cifar10.toml"), "rb") as file:
+        card = tomllib.load(file)
+    assert card["task"] == "gan" and card["architecture"] == "dcgan"
+    gan = dcgan(
+        method=card["method"],
+        prior=distribution_from_card(card, "prior"),
+        posterior=distribution_from_card(card, "posterior"),
+        **card["model"],
+    )
+    assert gan.generator.output.shape == (None, 64, 64, 3)
+    assert gan.discriminator.input.shape == (None, 64, 64, 3)
+    assert [layer.filters for layer in gan.discriminator.layers if layer.name.startswith("conv")] == [
+        64, 128, 256, 512, 1,
+    ]
