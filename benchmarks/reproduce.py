@@ -71,11 +71,13 @@ ROWS = (
 # Rows of the issue that are experiments rather than cards; not implemented here.
 FURTHER_ROWS = (
     ("AlexNet with L1 pruning (Shridhar et al., Table 7)",
-     "not implemented in this script yet (bz.pruning exists; needs a trained AlexNet)"),
+     "not implemented in this script yet; bz.pruning has the pruning, a trained AlexNet is "
+     "needed"),
     ("lenet-none (Gal & Ghahramani, no dropout)", "no zoo card yet"),
     ("Gal: test error against training-set size", "not implemented in this script yet"),
     ("Gal: test error against the number of MC samples",
-     "not implemented in this script yet (bz.metrics.sample_size_curve exists)"),
+     "only in part: each row's accuracy_vs_samples.png goes up to the card's T (10 for "
+     "lenet-all), not the figure's 1 to 100"),
 )
 OOD_DATASET = {"mnist": "fashion_mnist"}
 CIFAR10_JPEG_ARCHIVE = os.path.join("cifar10-jpeg", "cifar10-jpeg.tar.gz")
@@ -599,7 +601,7 @@ def render_markdown(rows, cards):
         "",
     ]
     out += [f"- {name}: not run ({reason})." for name, reason in not_run] or ["- (none)"]
-    out += [f"- {what}: not run ({reason})." for what, reason in FURTHER_ROWS]
+    out += [f"- {what}: not run; {reason}." for what, reason in FURTHER_ROWS]
     return "\n".join(out) + "\n"
 
 
