@@ -10,12 +10,14 @@ from bayes_zoo import data
 from bayes_zoo import demo
 from bayes_zoo import evaluation
 from bayes_zoo import export
+from bayes_zoo import gan
 from bayes_zoo import layers
 from bayes_zoo import metrics
 from bayes_zoo import plots
 from bayes_zoo import posteriors
 from bayes_zoo import priors
 from bayes_zoo import pruning
+from bayes_zoo import super_resolution
 from bayes_zoo import trainer
 from bayes_zoo import training
 from bayes_zoo import uncertainty

@@ -13,29 +13,12 @@ any Keras model. It adds two things:
   loss) beside `loss`.
 """
 
-import contextlib
-
 import keras
 import tensorflow as tf
 
 from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
-
-
-@contextlib.contextmanager
-def _stacked_weight_samples(model, num_samples):
-    # `bz.layers.set_weight_samples` semantics without its side effect of
-    # dropping the traced functions: this runs while `train_function` is
-    # being traced, and dropping it there would retrace on every step.
-    layers = [layer for layer in stochastic_layers(model) if hasattr(layer, "weight_samples")]
-    previous = [layer.weight_samples for layer in layers]
-    for layer in layers:
-        layer.weight_samples = num_samples
-    try:
-        yield
-    finally:
-        for layer, value in zip(layers, previous):
-            layer.weight_samples = value
 
 
 def _repeat_batch(structure, num_samples):
@@ -130,7 +113,7 @@ class BayesianModel(keras.Model):
             )
         # Also with one sample: a `set_weight_samples` left on the model for
         # Monte Carlo prediction must not split the training batch.
-        with _stacked_weight_samples(self, self.train_samples):
+        with stacked_weight_samples(self, self.train_samples):
             return super().train_step(data)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

@@ -25,7 +25,6 @@ result.probabilities, result.mutual_information, result.epistemic
 ```
 """
 
-import contextlib
 import dataclasses
 import math
 import weakref
@@ -35,7 +34,7 @@ import tensorflow as tf
 
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.layers.stochastic_layer import posterior_mean
-from bayes_zoo.layers.stochastic_layer import set_weight_samples
+from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
 
 MODES = ("softmax", "normalized")
@@ -170,19 +169,6 @@ def _sampling_layers(model, estimators):
     ]
 
 
-@contextlib.contextmanager
-def _stacked_copies(model, num_copies):
-    """While tracing: the batch holds `num_copies` copies, one kernel each."""
-    layers = [layer for layer in stochastic_layers(model) if hasattr(layer, "weight_samples")]
-    previous = [layer.weight_samples for layer in layers]
-    set_weight_samples(model, num_copies)
-    try:
-        yield
-    finally:
-        for layer, value in zip(layers, previous):
-            layer.weight_samples = value
-
-
 def _draw_copies(model, images, num_copies, mode):
     """[num_copies, N, C] probabilities from one model call on stacked copies.
 
@@ -195,7 +181,7 @@ def _draw_copies(model, images, num_copies, mode):
     # t*N .. (t+1)*N - 1, the grouping `set_weight_samples` expects.
     stacked = tf.tile(images, multiples)
     if isinstance(num_copies, int):
-        with _stacked_copies(model, num_copies):
+        with stacked_weight_samples(model, num_copies):
             outputs = model(stacked, training=False)
     else:
         outputs = model(stacked, training=False)

@@ -81,7 +81,7 @@ def _build(name, method, **kwargs):
 
 
 @pytest.mark.parametrize("method", architectures.METHODS)
-@pytest.mark.parametrize("name", architectures.NAMES)
+@pytest.mark.parametrize("name", architectures.CLASSIFIER_NAMES)
 def test_every_builder_and_method_trains_one_step(name, method):
     model = _build(name, method, seed=0)
     assert isinstance(model, BayesianModel)
@@ -105,7 +105,7 @@ def test_every_builder_and_method_trains_one_step(name, method):
     assert model.predict(images, verbose=0).shape == (2, 10)
 
 
-@pytest.mark.parametrize("name", architectures.NAMES)
+@pytest.mark.parametrize("name", architectures.CLASSIFIER_NAMES)
 def test_mean_field_has_twice_the_frequentist_parameters(name):
     frequentist = _trainable_count(_build(name, "frequentist"))
     assert frequentist == FREQUENTIST_COUNTS[name]

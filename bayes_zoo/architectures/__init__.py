@@ -1,6 +1,6 @@
 """The zoo's network builders.
 
-Every builder returns an uncompiled `bz.training.BayesianModel` and takes a
+Every classifier builder returns an uncompiled `bz.training.BayesianModel` and takes a
 `method` (`METHODS`) that chooses the layers: frequentist, Bayes by Backprop
 with reparameterization (`"bbb"`), local reparameterization (`"lrt"`),
 flipout, or MC dropout.
@@ -20,15 +20,25 @@ from bayes_zoo.architectures.classification import alexnet_half
 from bayes_zoo.architectures.classification import gal_lenet
 from bayes_zoo.architectures.classification import lenet5
 from bayes_zoo.architectures.classification import three_conv_three_fc
+from bayes_zoo.architectures.dcgan import BayesianDCGAN
+from bayes_zoo.architectures.dcgan import dcgan
+from bayes_zoo.architectures.dcgan import dcgan_discriminator
+from bayes_zoo.architectures.dcgan import dcgan_generator
+from bayes_zoo.architectures.dcgan import discriminator_uncertainty
+from bayes_zoo.architectures.espcn import PixelShuffle
+from bayes_zoo.architectures.espcn import espcn
 
-_BUILDERS = {
+_CLASSIFIERS = {
     "lenet5": lenet5,
     "alexnet": alexnet,
     "alexnet_half": alexnet_half,
     "three_conv_three_fc": three_conv_three_fc,
     "gal_lenet": gal_lenet,
 }
+_BUILDERS = {**_CLASSIFIERS, "espcn": espcn, "dcgan": dcgan}
 
+# The classifier builders (which share one signature), and all builders.
+CLASSIFIER_NAMES = tuple(_CLASSIFIERS)
 NAMES = tuple(_BUILDERS)
 
 
@@ -37,7 +47,9 @@ def get(name):
 
     Args:
         name: one of `NAMES`: `"lenet5"`, `"alexnet"`, `"alexnet_half"`,
-            `"three_conv_three_fc"`, `"gal_lenet"`.
+            `"three_conv_three_fc"`, `"gal_lenet"` (classifiers), `"espcn"`
+            (super-resolution) or `"dcgan"` (GAN with a Bayesian
+            discriminator).
 
     Returns:
         The builder, e.g. `bz.architectures.lenet5`.

@@ -33,6 +33,7 @@ from bayes_zoo.layers.stochastic_layer import StochasticLayer
 from bayes_zoo.layers.stochastic_layer import posterior_mean
 from bayes_zoo.layers.stochastic_layer import set_posterior_mean
 from bayes_zoo.layers.stochastic_layer import set_weight_samples
+from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
 
 # tfp.layers names, so that code written for tfp.layers moves by its import.

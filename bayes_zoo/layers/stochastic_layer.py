@@ -102,3 +102,31 @@ def set_weight_samples(model, num_samples):
         if hasattr(layer, "weight_samples"):
             layer.weight_samples = int(num_samples)
     _forget_compiled_functions(model)
+
+
+@contextlib.contextmanager
+def stacked_weight_samples(model, num_samples):
+    """Context manager: `set_weight_samples` for the calls (or traces) inside it.
+
+    Unlike `set_weight_samples` it keeps the model's traced functions, so it
+    can be used while one of them is being traced, and it restores the
+    previous counts on exit.
+
+    Example:
+
+    >>> with bz.layers.stacked_weight_samples(model, 10):
+    ...     outputs = model(keras.ops.tile(images, (10, 1, 1, 1)))
+    """
+    if int(num_samples) < 1:
+        raise ValueError(
+            f"Argument `num_samples` must be at least 1. Received: num_samples={num_samples}"
+        )
+    layers = [layer for layer in stochastic_layers(model) if hasattr(layer, "weight_samples")]
+    previous = [layer.weight_samples for layer in layers]
+    for layer in layers:
+        layer.weight_samples = int(num_samples)
+    try:
+        yield model
+    finally:
+        for layer, value in zip(layers, previous):
+            layer.weight_samples = value
