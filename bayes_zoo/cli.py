@@ -29,6 +29,8 @@ from bayes_zoo import data
 from bayes_zoo import demo
 from bayes_zoo import evaluation
 from bayes_zoo import export
+from bayes_zoo import gan
+from bayes_zoo import super_resolution
 from bayes_zoo import trainer
 from bayes_zoo import zoo
 
@@ -38,6 +40,13 @@ PROG = "bayes-zoo"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+# The trainers of the application cards (`task` other than classification):
+# each has `train_card(document, *, epochs, batch_size, data_dir, output_dir,
+# seed, max_steps_per_epoch, verbose)`.
+_TASK_TRAINERS = {"super_resolution": super_resolution, "gan": gan}
+# `train` flags only the classification trainer takes: attribute -> flag.
+_CLASSIFICATION_ONLY_FLAGS = {"train_samples": "--train-samples", "num_samples": "--num-samples"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,8 +91,12 @@ def _one_line(error):
 
 
 def list_command(args):
-    """Prints the zoo's cards: what each is, the paper's accuracy, and whether it is trained."""
-    rows = [("card", "architecture", "method", "dataset", "paper", "measured", "trained")]
+    """Prints the zoo's cards: what each is, the paper's accuracy, and whether it is trained.
+
+    Cards without an accuracy (the applications, untrained cards) show "-".
+    """
+    rows = [("card", "architecture", "method", "dataset", "paper", "measured", "trained",
+             "task")]
     for card in zoo.cards():
         paper = card.paper.get("accuracy")
         measured = card.results.get("accuracy")
@@ -95,6 +108,7 @@ def list_command(args):
             "-" if paper is None else f"{paper:.1%}",
             "-" if measured is None else f"{measured:.1%}",
             "yes" if os.path.isfile(zoo.model_path(card)) else "no",
+            card.task,
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -104,10 +118,48 @@ def list_command(args):
     return 0
 
 
+def _train_application_card(args, card):
+    """Trains a super-resolution or GAN card with its task's `train_card`; prints its metrics."""
+    for attribute, flag in _CLASSIFICATION_ONLY_FLAGS.items():
+        if getattr(args, attribute) is not None:
+            raise ValueError(
+                f"{flag} does not apply to {card.name}, a {card.task} card (only to "
+                "classification cards). Fix: leave it out."
+            )
+    # Its trainer starts afresh: no "run again to resume" hint on Ctrl-C.
+    args.resumable = False
+    output_dir = args.output or os.path.dirname(zoo.model_path(card))
+    print(f"Training {card.name} ({card.task}) into {output_dir}...", flush=True)
+    metrics = _TASK_TRAINERS[card.task].train_card(
+        card.document,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        output_dir=output_dir,
+        seed=args.seed,
+        max_steps_per_epoch=args.max_steps_per_epoch,
+        verbose=1,
+    )
+    print(f"{card.name}, final metrics:")
+    width = max(len(key) for key in metrics)
+    for key, value in metrics.items():
+        print(f"  {key.ljust(width)}  {value:.4f}")
+    print(f"Wrote {os.path.join(output_dir, 'model.keras')}")
+
+
 def train_command(args):
-    """Trains a card (resuming an interrupted run in the same output folder)."""
+    """Trains a card with the trainer of its task.
+
+    Classification cards train with `bz.trainer` (resuming an interrupted run
+    in the same output folder); super-resolution and GAN cards with their
+    module's `train_card`.
+    """
+    card = zoo.card(args.card)
+    if card.task != "classification":
+        _train_application_card(args, card)
+        return 0
     trainer.train(
-        args.card,
+        card,
         epochs=args.epochs,
         batch_size=args.batch_size,
         train_samples=args.train_samples,
@@ -277,7 +329,10 @@ def build_parser():
         help="train a card; rerun after an interruption to resume",
         description="Train a zoo card's model with its hyper-parameters, writing checkpoints, "
                     "a CSV log, the trained model and test metrics to the output folder. Run "
-                    "it again after an interruption to resume from the last completed epoch.",
+                    "it again after an interruption to resume from the last completed epoch. "
+                    "Super-resolution and GAN cards train with their task's trainer (no "
+                    "resuming; --train-samples and --num-samples are for classification "
+                    "cards only).",
     )
     train.add_argument("card", help="a card name (see `bayes-zoo list`) or a .toml card file")
     train.add_argument("--epochs", type=_positive_int, help="total epochs (default: the card's)")
@@ -384,8 +439,9 @@ def main(argv=None):
         print(f"{PROG} {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        resumable = args.command == "train" and getattr(args, "resumable", True)
         hint = (" Run the same command again to resume from the last completed epoch."
-                if args.command == "train" else "")
+                if resumable else "")
         print(f"{PROG} {args.command}: interrupted.{hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
 

@@ -34,8 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from bayes_zoo import callbacks as callbacks_lib
-from bayes_zoo import posteriors as posteriors_lib
-from bayes_zoo import priors as priors_lib
+from bayes_zoo import zoo
 from bayes_zoo.architectures.espcn import espcn
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.layers.stochastic_layer import set_weight_samples
@@ -744,30 +743,11 @@ def train(
 
 # --- zoo cards ---------------------------------------------------------------------
 
-_PRIOR_KINDS = {
-    "normal": lambda p: priors_lib.Normal(p.get("mean", 0.0), p.get("stddev", 0.1)),
-    "scale_mixture_normal": lambda p: priors_lib.ScaleMixtureNormal(
-        p.get("pi", 0.5), p.get("sigma1", 1.0), p.get("sigma2", 0.0025)
-    ),
-}
-_POSTERIOR_KINDS = {
-    "mean_field_normal": lambda p: posteriors_lib.MeanFieldNormal(
-        loc_initializer=keras.initializers.RandomNormal(0.0, p.get("loc_stddev", 0.1)),
-        rho_initializer=keras.initializers.RandomNormal(
-            p.get("rho_mean", -5.0), p.get("rho_stddev", 0.1)
-        ),
-    ),
-    "multiplicative_normal": lambda p: posteriors_lib.MultiplicativeNormal(
-        loc_initializer=keras.initializers.RandomNormal(0.0, p.get("loc_stddev", 0.1)),
-        log_alpha_init=p.get("log_alpha_init", -10.0),
-    ),
-}
-
-
 def distribution_from_card(card, section):
     """The prior (`section="prior"`) or posterior of a card's `[prior]` / `[posterior]` table.
 
-    The tables read as in the classification cards: `kind` (`"normal"` or
+    The tables read as in every zoo card (`bz.zoo.prior_from_table`,
+    `bz.zoo.posterior_from_table`): `kind` (`"normal"` or
     `"scale_mixture_normal"`; `"mean_field_normal"` or
     `"multiplicative_normal"`) and its parameters.
 
@@ -785,20 +765,14 @@ def distribution_from_card(card, section):
     >>> bz.super_resolution.distribution_from_card(card, "posterior")
     MultiplicativeNormal(...)
     """
-    kinds = {"prior": _PRIOR_KINDS, "posterior": _POSTERIOR_KINDS}.get(section)
-    if kinds is None:
+    from_table = {"prior": zoo.prior_from_table, "posterior": zoo.posterior_from_table}.get(
+        section
+    )
+    if from_table is None:
         raise ValueError(
             f"Argument `section` must be 'prior' or 'posterior'. Received: section={section!r}"
         )
-    table = card.get(section)
-    if not table:
-        return None
-    kind = table.get("kind")
-    if kind not in kinds:
-        raise ValueError(
-            f"Card [{section}] kind must be one of {tuple(kinds)}. Received: kind={kind!r}"
-        )
-    return kinds[kind](table)
+    return from_table(card.get(section))
 
 
 def _card_section(card, name):

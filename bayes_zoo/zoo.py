@@ -1,12 +1,16 @@
 """The model zoo: one TOML card per model, trained artefacts under `saved_models/`.
 
 A card (`models/<name>.toml`, read with `tomllib`) says what a zoo model is and
-how it is trained: its architecture, method and dataset, the builder's
+how it is trained: its task (`TASKS`: image classification, the default, or
+the applications `"super_resolution"` and `"gan"`), architecture, method and
+dataset, the builder's
 arguments (`[model]`), the prior and posterior of the variational layers
 (`[prior]`, `[posterior]`), the data pipeline (`[data]`), the optimisation
 (`[training]`), the Monte Carlo evaluation (`[evaluation]`), what the papers
 report (`[paper]`), what this zoo measured (`[results]`), and where the
-trained artefacts live (`[artefacts]`, paths relative to the zoo's home).
+trained artefacts live (`[artefacts]`, paths relative to the zoo's home). `bz.trainer` trains the
+classification cards; `bz.super_resolution.train_card` and
+`bz.gan.train_card` train the others from `Card.document`.
 
 The zoo's home is the folder that holds `models/` and `saved_models/`: the
 `root` argument of every function here, else the environment variable
@@ -33,12 +37,14 @@ from bayes_zoo import architectures
 from bayes_zoo import data
 from bayes_zoo import posteriors
 from bayes_zoo import priors
+from bayes_zoo.architectures.dcgan import dcgan
+from bayes_zoo.architectures.espcn import espcn
 
 HOME_VARIABLE = "BAYES_ZOO_HOME"
+TASKS = ("classification", "super_resolution", "gan")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "caffe_inv")
 KL_SCHEDULES = ("constant", "blundell", "standard", "soenderby")
-LOSSES = ("cross_entropy",)
 
 # Builder arguments a card may not set in [model]: the card's own fields, the
 # dataset, and the [prior] / [posterior] tables give them.
@@ -72,6 +78,26 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PhotographDataConfig:
+    """The `[data]` table of a super-resolution card: folders of photographs.
+
+    Attributes:
+        train_folder: str, the folder of `--data-dir` holding the training
+            photographs.
+        test_folders: tuple of str, folders of `--data-dir` holding the test
+            photographs, each scored separately.
+        crop_size: positive int, the side of the high-resolution training
+            crops (divisible by the upscale factor).
+        crops_per_image: positive int, random crops of each photograph.
+    """
+
+    train_folder: str = "CBSD68"
+    test_folders: tuple[str, ...] = ("Set5", "Set14")
+    crop_size: int = 51
+    crops_per_image: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """The `[training]` table of a card: the optimisation.
 
@@ -91,8 +117,13 @@ class TrainingConfig:
         kl_schedule: the `bz.callbacks.KLWeightSchedule` of the variational
             methods: `"blundell"` (the paper's), `"standard"`, `"constant"`,
             `"soenderby"`.
-        loss: `"cross_entropy"`, the only one: sparse categorical cross-entropy
-            of the logits.
+        loss: the task's loss: `"cross_entropy"` (classification: sparse
+            categorical cross-entropy of the logits), `"mse"`
+            (super-resolution) or `"binary_cross_entropy"` (gan).
+        noise_stddev: float or None; super-resolution only: the Gaussian
+            likelihood's standard deviation that sets the KL weight (see
+            `bz.super_resolution.elbo_num_train_examples`).
+        beta_1: float or None; gan only: Adam's `beta_1`.
     """
 
     epochs: int
@@ -106,6 +137,8 @@ class TrainingConfig:
     lr_power: float = 0.0
     kl_schedule: str = "blundell"
     loss: str = "cross_entropy"
+    noise_stddev: float | None = None
+    beta_1: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,15 +161,20 @@ class Card:
         name: str, the card's file name without `.toml`.
         path: str, the card file.
         description: str.
-        architecture: a name of `bz.architectures.NAMES`.
+        task: one of `TASKS`: `"classification"` (a card without `task`),
+            `"super_resolution"` or `"gan"`.
+        architecture: a name of `bz.architectures.NAMES` (classification),
+            `"espcn"` (super-resolution) or `"dcgan"` (gan).
         method: one of `bz.architectures.METHODS`.
-        dataset: one of `bz.data.DATASETS`.
+        dataset: one of `bz.data.DATASETS` (classification), `"bsds"`
+            (super-resolution: photographs in folders) or `"cifar10"` (gan).
         model: dict of further builder arguments (`activation`,
             `train_samples`, `dropout`, ...).
         prior: dict, the `[prior]` table (`kind` and its parameters), empty
             for methods without variational layers.
         posterior: dict, the `[posterior]` table, likewise.
-        data: `DataConfig`.
+        data: `DataConfig` (classification), `PhotographDataConfig`
+            (super-resolution) or None (gan, which has no `[data]`).
         training: `TrainingConfig`.
         evaluation: `EvaluationConfig`.
         paper: dict, what the papers report for this model.
@@ -144,6 +182,8 @@ class Card:
         artefacts: dict with `model` (the trained `.keras` file) and
             `saved_model` (the SavedModel folder, with `{version}`), paths
             relative to the zoo's home.
+        document: dict, the card's parsed TOML, what
+            `bz.super_resolution.train_card` and `bz.gan.train_card` take.
 
     Example:
 
@@ -155,6 +195,7 @@ class Card:
     name: str
     path: str
     description: str
+    task: str
     architecture: str
     method: str
     dataset: str
@@ -167,6 +208,7 @@ class Card:
     paper: dict
     results: dict
     artefacts: dict
+    document: dict
 
     @property
     def is_variational(self):
@@ -175,11 +217,11 @@ class Card:
 
     def make_prior(self):
         """The `bz.priors.Prior` of the `[prior]` table, or None without one."""
-        return _make_distribution_spec(self.prior, _PRIOR_KINDS)
+        return prior_from_table(self.prior)
 
     def make_posterior(self):
         """The `bz.posteriors.Posterior` of the `[posterior]` table, or None without one."""
-        return _make_distribution_spec(self.posterior, _POSTERIOR_KINDS)
+        return posterior_from_table(self.posterior)
 
     def build_model(self, num_train_examples, input_shape=None, num_classes=None, seed=None,
                     train_samples=None):
@@ -197,10 +239,20 @@ class Card:
         Returns:
             An uncompiled `bz.training.BayesianModel` giving logits.
 
+        Raises:
+            ValueError: a card whose task is not classification (its
+                module's `train_card` builds its model).
+
         Example:
 
         >>> model = bz.zoo.card("lenet5_lrt_mnist").build_model(num_train_examples=54000)
         """
+        if self.task != "classification":
+            module = "super_resolution" if self.task == "super_resolution" else "gan"
+            raise ValueError(
+                f"Card {self.name!r} is a {self.task!r} card: build_model builds "
+                f"classifiers. Fix: train it with bz.{module}.train_card(card.document, ...)."
+            )
         info = data.dataset_info(self.dataset, self.data.image_size)
         arguments = dict(self.model)
         if train_samples is not None:
@@ -249,11 +301,66 @@ _POSTERIOR_KINDS = {
 }
 
 
-def _make_distribution_spec(table, kinds):
+def _distribution_from_table(section, table, kinds):
     if not table:
         return None
+    if not isinstance(table, dict) or table.get("kind") not in kinds:
+        kind = table.get("kind") if isinstance(table, dict) else table
+        raise ValueError(
+            f"[{section}] kind must be one of {tuple(sorted(kinds))}. Received: kind={kind!r}"
+        )
     defaults, factory = kinds[table["kind"]]
-    return factory({**defaults, **{k: v for k, v in table.items() if k != "kind"}})
+    parameters = {key: value for key, value in table.items() if key != "kind"}
+    unknown = sorted(set(parameters) - set(defaults))
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in [{section}] of kind {table['kind']!r}; expected "
+            f"some of {sorted(defaults)}. Received: {table!r}"
+        )
+    return factory({**defaults, **parameters})
+
+
+def prior_from_table(table):
+    """The prior a card's `[prior]` table names.
+
+    Args:
+        table: None, or a dict with `kind` (`"normal"`: `mean`, `stddev`;
+            `"scale_mixture_normal"`: `pi`, `sigma1`, `sigma2`) and any of
+            its parameters (the others take their defaults).
+
+    Returns:
+        A `bz.priors.Prior`, or None for an empty table (no variational
+        layers, or the library's default).
+
+    Raises:
+        ValueError: an unknown kind or parameter.
+
+    Example:
+
+    >>> bz.zoo.prior_from_table({"kind": "normal", "stddev": 0.1})
+    """
+    return _distribution_from_table("prior", table, _PRIOR_KINDS)
+
+
+def posterior_from_table(table):
+    """The posterior a card's `[posterior]` table names.
+
+    Args:
+        table: None, or a dict with `kind` (`"mean_field_normal"`:
+            `loc_stddev`, `rho_mean`, `rho_stddev`; `"multiplicative_normal"`:
+            `loc_stddev`, `log_alpha_init`) and any of its parameters.
+
+    Returns:
+        A `bz.posteriors.Posterior`, or None for an empty table.
+
+    Raises:
+        ValueError: an unknown kind or parameter.
+
+    Example:
+
+    >>> bz.zoo.posterior_from_table({"kind": "multiplicative_normal", "log_alpha_init": -10.0})
+    """
+    return _distribution_from_table("posterior", table, _POSTERIOR_KINDS)
 
 
 # ---------------------------------------------------------------------------
@@ -270,6 +377,16 @@ def _is_number(value):
 
 def _check_type(path, where, value, annotation):
     """Checks a TOML value against a dataclass field's annotation; returns it converted."""
+    # An optional number is the number when the card sets it.
+    annotation = {float | None: float}.get(annotation, annotation)
+    if annotation == tuple[str, ...]:
+        if (
+            not isinstance(value, builtins.list)
+            or not value
+            or not all(isinstance(v, str) and v for v in value)
+        ):
+            _fail(path, f"{where} must be a non-empty list of strings. Received: {value!r}")
+        return tuple(value)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             _fail(path, f"{where} must be an integer. Received: {value!r}")
@@ -296,14 +413,19 @@ def _check_type(path, where, value, annotation):
     return tuple(value)
 
 
-def _parse_section(path, section, table, config_class):
-    """Turns a TOML table into `config_class`, rejecting unknown and missing keys."""
+def _parse_section(path, section, table, config_class, allowed=None, task="classification"):
+    """Turns a TOML table into `config_class`, rejecting unknown and missing keys.
+
+    `allowed` (default: every field) lists the keys the card's task may set.
+    """
     if not isinstance(table, dict):
         _fail(path, f"[{section}] must be a table. Received: {table!r}")
     fields = {field.name: field for field in dataclasses.fields(config_class)}
-    unknown = sorted(set(table) - set(fields))
+    allowed = sorted(fields if allowed is None else allowed)
+    unknown = sorted(set(table) - set(allowed))
     if unknown:
-        _fail(path, f"unknown key(s) {unknown} in [{section}]; expected some of {sorted(fields)}")
+        _fail(path, f"unknown key(s) {unknown} in [{section}] of a {task} card "
+                    f"(values {[table[key] for key in unknown]!r}); expected some of {allowed}")
     missing = [
         name
         for name, field in fields.items()
@@ -324,7 +446,7 @@ def _check_choice(path, where, value, choices):
         _fail(path, f"{where} must be one of {choices}. Received: {value!r}")
 
 
-def _check_training(path, training):
+def _check_training(path, training, task):
     for name in ("epochs", "batch_size"):
         if getattr(training, name) < 1:
             _fail(path, f"[training] {name} must be positive. Received: {getattr(training, name)}")
@@ -335,10 +457,16 @@ def _check_training(path, training):
         _fail(path, f"[training] momentum must be in [0, 1). Received: {training.momentum}")
     if training.weight_decay < 0:
         _fail(path, f"[training] weight_decay must be >= 0. Received: {training.weight_decay}")
-    _check_choice(path, "[training] optimizer", training.optimizer, OPTIMIZERS)
+    spec = _TASK_SPECS[task]
+    _check_choice(path, "[training] optimizer", training.optimizer, spec.optimizers)
     _check_choice(path, "[training] lr_schedule", training.lr_schedule, LR_SCHEDULES)
     _check_choice(path, "[training] kl_schedule", training.kl_schedule, KL_SCHEDULES)
-    _check_choice(path, "[training] loss", training.loss, LOSSES)
+    _check_choice(path, "[training] loss", training.loss, (spec.loss,))
+    if training.noise_stddev is not None and not training.noise_stddev > 0:
+        _fail(path, "[training] noise_stddev must be positive. "
+                    f"Received: {training.noise_stddev}")
+    if training.beta_1 is not None and not 0 <= training.beta_1 < 1:
+        _fail(path, f"[training] beta_1 must be in [0, 1). Received: {training.beta_1}")
     if training.momentum and training.optimizer != "sgd":
         _fail(path, "[training] momentum only applies to optimizer = \"sgd\"")
     inv_parameters = training.lr_gamma > 0 and training.lr_power > 0
@@ -368,10 +496,10 @@ def _parse_distribution(path, section, table, kinds, variational):
     return {key: value if key == "kind" else float(value) for key, value in table.items()}
 
 
-def _parse_model(path, architecture, table):
+def _parse_model(path, builder, architecture, table):
     if not isinstance(table, dict):
         _fail(path, f"[model] must be a table. Received: {table!r}")
-    builder_arguments = set(inspect.signature(architectures.get(architecture)).parameters)
+    builder_arguments = set(inspect.signature(builder).parameters)
     allowed = sorted(builder_arguments - set(_RESERVED_MODEL_ARGUMENTS))
     unknown = sorted(set(table) - set(allowed))
     if unknown:
@@ -401,11 +529,79 @@ def _parse_artefacts(path, name, table):
     return artefacts
 
 
-_TOP_LEVEL_KEYS = ("description", "architecture", "method", "dataset")
+_TOP_LEVEL_KEYS = ("description", "task", "architecture", "method", "dataset")
 _TABLES = (
     "model", "prior", "posterior", "data", "training", "evaluation", "paper", "results",
     "artefacts",
 )
+_COMMON_TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "optimizer", "loss")
+
+
+@dataclasses.dataclass(frozen=True)
+class _TaskSpec:
+    """What a card of one task may say: its builders, datasets, loss and keys."""
+
+    builders: dict  # architecture name -> builder
+    datasets: tuple
+    loss: str
+    optimizers: tuple
+    data_config: type | None  # None: the task has no [data] table.
+    training_keys: tuple
+
+
+_TASK_SPECS = {
+    "classification": _TaskSpec(
+        # `bz.architectures` may list the applications' builders too.
+        builders={
+            name: architectures.get(name)
+            for name in architectures.NAMES
+            if name not in ("espcn", "dcgan")
+        },
+        datasets=data.DATASETS,
+        loss="cross_entropy",
+        optimizers=OPTIMIZERS,
+        data_config=DataConfig,
+        training_keys=_COMMON_TRAINING_KEYS + (
+            "momentum", "weight_decay", "lr_schedule", "lr_gamma", "lr_power", "kl_schedule"),
+    ),
+    # `bz.super_resolution.train_card`: Adam on the MSE plus the KL.
+    "super_resolution": _TaskSpec(
+        builders={"espcn": espcn},
+        datasets=("bsds",),
+        loss="mse",
+        optimizers=("adam",),
+        data_config=PhotographDataConfig,
+        training_keys=_COMMON_TRAINING_KEYS + ("kl_schedule", "noise_stddev"),
+    ),
+    # `bz.gan.train_card`: DCGAN's Adam; the discriminator's KL weight is fixed.
+    "gan": _TaskSpec(
+        builders={"dcgan": dcgan},
+        datasets=("cifar10",),
+        loss="binary_cross_entropy",
+        optimizers=("adam",),
+        data_config=None,
+        training_keys=_COMMON_TRAINING_KEYS + ("beta_1",),
+    ),
+}
+
+
+def _parse_data(path, task, table):
+    config_class = _TASK_SPECS[task].data_config
+    if config_class is None:
+        if table is not None:
+            _fail(path, f"a {task} card has no [data] table (its dataset says it all). "
+                        f"Received: {table!r}")
+        return None
+    data_config = _parse_section(path, "data", table or {}, config_class, task=task)
+    if task == "classification" and not 0 <= data_config.validation_fraction < 1:
+        _fail(path, "[data] validation_fraction must be in [0, 1). "
+                    f"Received: {data_config.validation_fraction}")
+    if task == "super_resolution":
+        for name in ("crop_size", "crops_per_image"):
+            if getattr(data_config, name) < 1:
+                _fail(path, f"[data] {name} must be positive. "
+                            f"Received: {getattr(data_config, name)}")
+    return data_config
 
 
 def read_card(path):
@@ -414,14 +610,18 @@ def read_card(path):
     Args:
         path: a `.toml` file; the card's name is the file name without it.
 
+    A card's `task` (default `"classification"`) decides which
+    architectures, datasets and `[data]` / `[training]` keys it may have;
+    any other key is an error.
+
     Returns:
         A `Card`.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: invalid TOML or a card that breaks the format (unknown
-            key, wrong type, unknown architecture, ...), naming the file, the
-            key and the value.
+            key, wrong type, unknown architecture, a key its task does not
+            use, ...), naming the file, the key and the value.
 
     Example:
 
@@ -444,26 +644,30 @@ def read_card(path):
     if unknown:
         _fail(path, f"unknown key(s) {unknown}; a card has {_TOP_LEVEL_KEYS} and the "
                     f"tables {_TABLES}")
+    task = document.get("task", "classification")
+    _check_choice(path, "task", task, TASKS)
+    spec = _TASK_SPECS[task]
     for key in ("architecture", "method", "dataset"):
         if key not in document:
             _fail(path, f"missing `{key}`")
-    _check_choice(path, "architecture", document["architecture"], architectures.NAMES)
+    _check_choice(path, "architecture", document["architecture"], tuple(spec.builders))
     _check_choice(path, "method", document["method"], architectures.METHODS)
-    _check_choice(path, "dataset", document["dataset"], data.DATASETS)
+    _check_choice(path, "dataset", document["dataset"], spec.datasets)
     if "training" not in document:
         _fail(path, "missing the [training] table")
     variational = document["method"] in architectures.VARIATIONAL_METHODS
-    training = _parse_section(path, "training", document["training"], TrainingConfig)
-    _check_training(path, training)
+    training_table = document["training"]
+    if isinstance(training_table, dict):
+        training_table = {"loss": spec.loss, **training_table}
+    training = _parse_section(path, "training", training_table, TrainingConfig,
+                              allowed=spec.training_keys, task=task)
+    _check_training(path, training, task)
     evaluation = _parse_section(path, "evaluation", document.get("evaluation", {}),
-                                EvaluationConfig)
+                                EvaluationConfig, task=task)
     if evaluation.num_samples < 1:
         _fail(path, "[evaluation] num_samples must be positive. "
                     f"Received: {evaluation.num_samples}")
-    data_config = _parse_section(path, "data", document.get("data", {}), DataConfig)
-    if not 0 <= data_config.validation_fraction < 1:
-        _fail(path, "[data] validation_fraction must be in [0, 1). "
-                    f"Received: {data_config.validation_fraction}")
+    data_config = _parse_data(path, task, document.get("data"))
     for table in ("paper", "results"):
         if not isinstance(document.get(table, {}), dict):
             _fail(path, f"[{table}] must be a table")
@@ -474,10 +678,12 @@ def read_card(path):
         name=name,
         path=path,
         description=description,
+        task=task,
         architecture=document["architecture"],
         method=document["method"],
         dataset=document["dataset"],
-        model=_parse_model(path, document["architecture"], document.get("model", {})),
+        model=_parse_model(path, spec.builders[document["architecture"]],
+                           document["architecture"], document.get("model", {})),
         prior=_parse_distribution(path, "prior", document.get("prior"), _PRIOR_KINDS,
                                   variational),
         posterior=_parse_distribution(path, "posterior", document.get("posterior"),
@@ -488,6 +694,7 @@ def read_card(path):
         paper=dict(document.get("paper", {})),
         results=dict(document.get("results", {})),
         artefacts=_parse_artefacts(path, name, document.get("artefacts", {})),
+        document=document,
     )
 
 

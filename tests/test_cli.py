@@ -9,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bayes_zoo import cli
 from bayes_zoo import trainer
@@ -34,6 +35,10 @@ def test_list_shows_every_card(capsys):
     for name in zoo.list():
         assert name in out
     assert "lenet5_lrt_mnist               lenet5        lrt          mnist    98.0%" in out
+    # The applications' cards report no accuracy.
+    line = next(line for line in out.splitlines() if line.startswith("espcn_lrt_bsds "))
+    assert line.split() == ["espcn_lrt_bsds", "espcn", "lrt", "bsds", "-", "-",
+                            line.split()[-2], "super_resolution"]
 
 
 @pytest.mark.parametrize(
@@ -275,3 +280,53 @@ def test_evaluate_bad_flags_exit_2_with_one_line(capsys, argv, fragment):
     status, out, err = run(capsys, "evaluate", "model.keras", *argv)
     assert status == cli.EXIT_USAGE
     assert_one_line(err, fragment)
+
+
+def write_photographs(folder, count, size, seed):
+    """`count` random RGB PNGs of `size` x `size` pixels in `folder`."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for index in range(count):
+        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        (folder / f"photo_{index}.png").write_bytes(tf.io.encode_png(pixels).numpy())
+
+
+def test_train_super_resolution_card_writes_its_model(capsys, tmp_path):
+    card = zoo.card("espcn_lrt_bsds")
+    photographs = tmp_path / "photographs"
+    write_photographs(photographs / card.data.train_folder, 2, 60, seed=0)
+    for index, folder in enumerate(card.data.test_folders):
+        write_photographs(photographs / folder, 1, 24, seed=index + 1)
+    output = tmp_path / "run"
+    status, out, err = run(capsys, "train", "espcn_lrt_bsds", "--epochs", "1",
+                           "--batch-size", "16", "--max-steps-per-epoch", "2",
+                           "--data-dir", str(photographs), "--output", str(output))
+    assert status == 0, err
+    assert "Training espcn_lrt_bsds (super_resolution)" in out
+    for folder in card.data.test_folders:
+        psnr = next(line for line in out.splitlines() if line.split()[:1] == [f"{folder}_psnr"])
+        assert np.isfinite(float(psnr.split()[-1]))
+    model = keras.models.load_model(output / "model.keras")
+    assert model(np.zeros([1, 4, 4, 1], np.float32)).shape == (1, 12, 12, 1)
+    assert os.path.isfile(output / "history.csv")
+
+
+@pytest.mark.parametrize(
+    "card, flag",
+    [
+        ("dcgan_bayesian_cifar10", "--train-samples"),
+        ("dcgan_bayesian_cifar10", "--num-samples"),
+        ("espcn_frequentist_bsds", "--train-samples"),
+    ],
+)
+def test_application_card_refuses_classification_flags(capsys, card, flag):
+    status, out, err = run(capsys, "train", card, flag, "2")
+    assert status == cli.EXIT_ERROR
+    assert_one_line(err, f"bayes-zoo train: error: {flag} does not apply to {card}",
+                    "classification cards", "Fix:")
+
+
+def test_super_resolution_card_without_data_dir_says_how_to_fix(capsys, tmp_path):
+    status, out, err = run(capsys, "train", "espcn_lrt_bsds", "--output", str(tmp_path))
+    assert status == cli.EXIT_ERROR
+    assert_one_line(err, "bayes-zoo train: error:", "--data-dir")

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import tomllib
 
 import numpy as np
 import pytest
@@ -209,3 +210,108 @@ def test_saved_model_path_finds_the_highest_version(zoo_home):
                                 must_exist=False) == str(base / "3")
     with pytest.raises(ValueError, match="version"):
         zoo.saved_model_path("demo_lrt_digits", version=0, root=zoo_home)
+
+
+# The application cards: name -> (task, architecture, dataset).
+APPLICATION_CARDS = {
+    "espcn_lrt_bsds": ("super_resolution", "espcn", "bsds"),
+    "espcn_frequentist_bsds": ("super_resolution", "espcn", "bsds"),
+    "dcgan_bayesian_cifar10": ("gan", "dcgan", "cifar10"),
+}
+
+
+def application_card_text(name):
+    with open(os.path.join(REPOSITORY_MODELS, f"{name}.toml")) as file:
+        return file.read()
+
+
+@pytest.mark.parametrize("name", sorted(APPLICATION_CARDS))
+def test_application_cards_parse_with_their_task(name):
+    card = zoo.card(name)
+    assert (card.task, card.architecture, card.dataset) == APPLICATION_CARDS[name]
+    assert name in [listed.name for listed in zoo.cards()]
+    with open(card.path, "rb") as file:
+        assert card.document == tomllib.load(file)
+    assert card.artefacts["model"] == f"saved_models/{name}/model.keras"
+    if card.task == "super_resolution":
+        assert card.data == zoo.PhotographDataConfig(
+            train_folder="CBSD68", test_folders=("Set5", "Set14"), crop_size=51,
+            crops_per_image=64)
+        assert card.training.loss == "mse" and card.training.beta_1 is None
+    else:
+        assert card.data is None
+        assert (card.training.loss, card.training.beta_1) == ("binary_cross_entropy", 0.5)
+        assert card.training.learning_rate == 0.0001
+    assert (card.make_posterior() is None) == (card.method == "frequentist")
+    with pytest.raises(ValueError, match=rf"a '{card.task}' card.*train_card"):
+        card.build_model(num_train_examples=10)
+
+
+def test_classification_is_the_default_task():
+    assert {card.task for card in zoo.cards() if card.name in EXPECTED_CARDS} == {
+        "classification"}
+    assert zoo.card("lenet5_lrt_mnist").training.noise_stddev is None
+
+
+@pytest.mark.parametrize(
+    "name, change, message",
+    [
+        ("espcn_lrt_bsds", ('task = "super_resolution"', 'task = "detection"'),
+         r"task must be one of \('classification', 'super_resolution', 'gan'\). "
+         r"Received: 'detection'"),
+        ("espcn_lrt_bsds", ('noise_stddev = 0.05', 'weight_decay = 0.0005'),
+         r"unknown key\(s\) \['weight_decay'\] in \[training\] of a super_resolution card "
+         r"\(values \[0.0005\]\)"),
+        ("espcn_lrt_bsds", ('noise_stddev = 0.05', 'noise_stddev = 0.0'),
+         r"noise_stddev must be positive"),
+        ("espcn_lrt_bsds", ('loss = "mse"', 'loss = "cross_entropy"'),
+         r"\[training\] loss must be one of \('mse',\)"),
+        ("espcn_lrt_bsds", ('dataset = "bsds"', 'dataset = "mnist"'),
+         r"dataset must be one of \('bsds',\)"),
+        ("espcn_lrt_bsds", ('architecture = "espcn"', 'architecture = "lenet5"'),
+         r"architecture must be one of \('espcn',\)"),
+        ("espcn_lrt_bsds", ('crop_size = 51', 'crop_size = "51"'),
+         r"\[data\] crop_size must be an integer"),
+        ("espcn_lrt_bsds", ('test_folders = ["Set5", "Set14"]', 'test_folders = "Set5"'),
+         r"\[data\] test_folders must be a non-empty list of strings. Received: 'Set5'"),
+        ("espcn_lrt_bsds", ('upscale_factor = 3', 'upscale = 3'),
+         r"unknown key\(s\) \['upscale'\] in \[model\]"),
+        ("dcgan_bayesian_cifar10", ('beta_1 = 0.5', 'beta_1 = 1.5'), r"beta_1 must be in"),
+        ("dcgan_bayesian_cifar10", ('beta_1 = 0.5', 'kl_schedule = "blundell"'),
+         r"unknown key\(s\) \['kl_schedule'\] in \[training\] of a gan card"),
+        ("dcgan_bayesian_cifar10", ('[paper]', '[data]\naugment = true\n[paper]'),
+         r"a gan card has no \[data\] table"),
+        ("dcgan_bayesian_cifar10", ('optimizer = "adam"', 'optimizer = "sgd"'),
+         r"optimizer must be one of \('adam',\)"),
+    ],
+)
+def test_invalid_application_cards_name_the_file_key_and_value(zoo_home, name, change, message):
+    old, new = change
+    text = application_card_text(name)
+    assert old in text
+    path = write_card(zoo_home, "broken", text.replace(old, new, 1))
+    with pytest.raises(ValueError, match=message) as error:
+        zoo.card("broken", root=zoo_home)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("key", ["noise_stddev = 0.05", "beta_1 = 0.5"])
+def test_classification_cards_reject_the_application_keys(zoo_home, key):
+    text = demo_card_text().replace("[training]\n", f"[training]\n{key}\n", 1)
+    write_card(zoo_home, "broken", text)
+    with pytest.raises(ValueError, match=rf"unknown key\(s\) \['{key.split()[0]}'\] in "
+                                         r"\[training\] of a classification card"):
+        zoo.card("broken", root=zoo_home)
+
+
+def test_prior_and_posterior_from_table():
+    prior = zoo.prior_from_table({"kind": "scale_mixture_normal", "sigma2": 0.01})
+    assert (prior.pi, prior.sigma1, prior.sigma2) == (0.5, 1.0, 0.01)
+    posterior = zoo.posterior_from_table({"kind": "multiplicative_normal",
+                                          "log_alpha_init": -8.0})
+    assert posterior.log_alpha_init == -8.0
+    assert zoo.prior_from_table(None) is None and zoo.posterior_from_table({}) is None
+    with pytest.raises(ValueError, match=r"\[prior\] kind must be one of .* kind='laplace'"):
+        zoo.prior_from_table({"kind": "laplace"})
+    with pytest.raises(ValueError, match=r"Unknown key\(s\) \['rho'\] in \[posterior\]"):
+        zoo.posterior_from_table({"kind": "mean_field_normal", "rho": -5.0})
