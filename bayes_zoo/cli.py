@@ -217,6 +217,11 @@ def _evaluate_command_line(args, dataset, num_samples, output):
 def evaluate_command(args):
     """Evaluates a trained model on its test split (and OOD data): a table, plots and a JSON."""
     model, name, path, card, trained_on = _evaluation_target(args)
+    if card is not None and card.task != "classification":
+        raise ValueError(
+            f"bayes-zoo evaluate measures classifiers; {card.name} is a {card.task} card. "
+            f"Fix: its training run ({PROG} train {card.name}) prints and saves its metrics."
+        )
     dataset = args.dataset or trained_on
     if dataset is None:
         raise ValueError(

@@ -330,3 +330,17 @@ def test_super_resolution_card_without_data_dir_says_how_to_fix(capsys, tmp_path
     status, out, err = run(capsys, "train", "espcn_lrt_bsds", "--output", str(tmp_path))
     assert status == cli.EXIT_ERROR
     assert_one_line(err, "bayes-zoo train: error:", "--data-dir")
+
+
+def test_evaluate_refuses_an_application_card_in_one_line(capsys, tmp_path, monkeypatch):
+    from bayes_zoo.architectures import espcn
+
+    (tmp_path / "models").mkdir()
+    shutil.copy(zoo.card("espcn_lrt_bsds").path, tmp_path / "models")
+    monkeypatch.setenv(zoo.HOME_VARIABLE, str(tmp_path))
+    path = tmp_path / "saved_models" / "espcn_lrt_bsds" / "model.keras"
+    path.parent.mkdir(parents=True)
+    espcn(method="lrt", num_train_examples=10).save(path)
+    assert cli.main(["evaluate", "espcn_lrt_bsds"]) != 0
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "super_resolution card" in error
