@@ -14,8 +14,8 @@ Each row is a zoo card (issue 6's entries). For every row asked for with
    images as out of distribution (AUROC);
 3. writes `bz.evaluation`'s plots (reliability diagram; uncertainty
    histograms, in- and out-of-distribution; accuracy against the number of
-   Monte Carlo samples), `accuracy_coverage.csv` and `evaluation.json` to
-   `benchmarks/results/<card>/`, as `bayes-zoo evaluate CARD --ood ... --output`;
+   Monte Carlo samples) and `evaluation.json` to `benchmarks/results/<card>/`,
+   as `bayes-zoo evaluate CARD --ood ... --output` does;
 4. records everything in `benchmarks/results/<card>.json`, writes the
    measured numbers into the `[results]` table of the card
    (`models/<card>.toml`), and rewrites `benchmarks/RESULTS.md` from all the
@@ -68,7 +68,7 @@ ROWS = (
     "alexnet_half_lrt_cifar10",
     "lenet5_lrt_cifar10",
 )
-# Rows of the issue that are experiments rather than cards; not implemented here.
+# The issue's further rows, which this script does not produce yet.
 FURTHER_ROWS = (
     ("AlexNet with L1 pruning (Shridhar et al., Table 7)",
      "not implemented in this script yet; bz.pruning has the pruning, a trained AlexNet is "
@@ -200,8 +200,7 @@ def evaluate_row(card, model, data_dir, output_folder, batch_size):
 
     The same evaluation as `bayes-zoo evaluate CARD --ood fashion_mnist
     --output DIR` (MNIST) or `bayes-zoo evaluate CARD --output DIR`; its
-    figures, `accuracy_coverage.csv` and `evaluation.json` go to
-    `output_folder`.
+    figures and `evaluation.json` go to `output_folder`.
 
     Returns:
         A dict: `metrics`, `ood` (None for datasets without an OOD pair),
