@@ -540,7 +540,8 @@ def render_markdown(rows, cards):
         out += ["## Commands", "",
                 "Each row's training command (what produced `saved_models/<row>/`), and the "
                 "command that retrains (with `--retrain`) or re-evaluates it and rewrites this "
-                "file.", ""]
+                "file. A CIFAR-10 `--data-dir` under the scratch folder is the JPEG archive of "
+                "the shared data, extracted there by this script.", ""]
         for row in measured:
             out += [f"- **{row['row']}** (evaluated {row['evaluated']}, evaluation took "
                     f"{_duration(row['evaluation_seconds'])}):",
@@ -580,7 +581,11 @@ def render_markdown(rows, cards):
         "KL(q‖p). For Gaussians, KL(p‖q) grows like 1/σ_q² as a posterior standard "
         "deviation σ_q shrinks, KL(q‖p) only like −log σ_q, so the two objectives settle on "
         "different posteriors: the epistemic uncertainty (Table 4) and the accuracy need not "
-        "match the paper's even with equal training.",
+        "match the paper's even with equal training. Our local-reparameterization models' "
+        "mean epistemic uncertainty is far below the paper's; besides the KL direction, "
+        "their posteriors start narrow (log α = −10, σ² = e^−10 μ²) and were trained for "
+        "few epochs with one weight sample per step. Which of these dominates was not "
+        "measured.",
         "- **Validation in training mode.** The reference code validates with the network in "
         "training mode, so its reported accuracies come from the training-time forward pass. "
         "Ours are the accuracies of the Monte Carlo averaged predictive distribution (T "
