@@ -360,7 +360,7 @@ def results_table(row):
         lines.extend(f"# {reduction};" for reduction in reductions)
         lines.append("# the card's settings otherwise.")
     lines.append("# Written by benchmarks/reproduce.py: the held-out test split, Monte Carlo "
-                 f"average of {metrics['num_samples']};")
+                 f"average of {metrics['num_samples']}" + (";" if row["ood"] else "."))
     if row["ood"]:
         lines.append(f"# ood_auroc_{row['ood']['dataset']}: AUROC of the predictive entropy.")
     values = {"dataset": row["dataset_label"]}
