@@ -56,6 +56,8 @@ import shutil
 import keras
 import tensorflow as tf
 
+from bayes_zoo.architectures.dcgan import BayesianDCGAN
+from bayes_zoo.architectures.dcgan import discriminator_uncertainty
 from bayes_zoo.layers.stochastic_layer import posterior_mean
 from bayes_zoo.uncertainty import MODES
 from bayes_zoo.uncertainty import decompose
@@ -223,6 +225,38 @@ def _super_resolution_endpoints(model, image_shape, num_samples):
     }
 
 
+def _gan_endpoints(gan, num_samples):
+    """{signature name: (function, input signature)} of a `BayesianDCGAN`."""
+    image_shape = tuple(gan.discriminator.inputs[0].shape[1:])
+    latent_spec = tf.TensorSpec([None, gan.latent_dim], tf.float32, name="latent")
+    images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
+    # The discriminator's draws are unrolled in the graph: at least two.
+    draws = max(2, num_samples)
+
+    def serving_default(latent):
+        tf.debugging.assert_rank(latent, 2, message="Input `latent` must be [batch, latent_dim]")
+        images = gan.generator(latent, training=False)
+        probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
+        return {"images": images, "probability_real": probability, "uncertainty": uncertainty}
+
+    def discriminate(images):
+        images = _check_images(images, image_shape)
+        probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
+        return {"probability_real": probability, "uncertainty": uncertainty}
+
+    def posterior_mean_discriminate(images):
+        images = _check_images(images, image_shape)
+        with posterior_mean(gan.discriminator):
+            logits = gan.discriminator(images, training=False)
+        return {"probability_real": tf.sigmoid(tf.reshape(logits, [-1]))}
+
+    return {
+        SERVING_DEFAULT: (serving_default, [latent_spec]),
+        "discriminate": (discriminate, [images_spec]),
+        POSTERIOR_MEAN: (posterior_mean_discriminate, [images_spec]),
+    }
+
+
 def _image_model_shapes(model):
     """(input image shape [H, W, C], output rank) of a one-input, one-output model."""
     inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
@@ -243,6 +277,23 @@ def _image_model_shapes(model):
             f"known number of channels. Received: input shape {input_shape}"
         )
     return input_shape[1:], len(outputs[0].shape)
+
+
+def _image_endpoints(model, num_samples, samples_per_call, mode):
+    """The endpoints of a classifier or of an image-to-image model."""
+    image_shape, output_rank = _image_model_shapes(model)
+    if output_rank == 2:
+        endpoints = _classification_endpoints(
+            model, image_shape, num_samples, samples_per_call, mode
+        )
+    elif output_rank == 4:
+        endpoints = _super_resolution_endpoints(model, image_shape, num_samples)
+    else:
+        raise ValueError(
+            "Argument `model` must output logits [batch, classes] (a classifier) or images "
+            f"[batch, height, width, channels]. Received: output rank {output_rank}"
+        )
+    return endpoints
 
 
 def _check_positive_int(name, value):
@@ -286,7 +337,12 @@ def saved_model(
     [batch, classes], logits) gets `serving_default`,
     `predict_with_uncertainty` and `posterior_mean`; an image-to-image model
     (output [batch, height', width', channels], such as
-    `bz.architectures.espcn`) gets the super-resolution signatures. The
+    `bz.architectures.espcn`) gets the super-resolution signatures; a
+    `bz.architectures.BayesianDCGAN` gets `serving_default` (`latent` ->
+    generated `images`, the discriminator's Monte Carlo `probability_real`
+    and its `uncertainty`), `discriminate` (`images` -> the same two) and
+    `posterior_mean` (`images` -> `probability_real` of the posterior-mean
+    discriminator). The
     model's current switches are exported: a model inside
     `bz.layers.posterior_mean` exports deterministic signatures.
 
@@ -332,18 +388,10 @@ def saved_model(
         raise ValueError(
             f"Unknown argument `mode`: expected one of {MODES}. Received: mode={mode!r}"
         )
-    image_shape, output_rank = _image_model_shapes(model)
-    if output_rank == 2:
-        endpoints = _classification_endpoints(
-            model, image_shape, num_samples, samples_per_call, mode
-        )
-    elif output_rank == 4:
-        endpoints = _super_resolution_endpoints(model, image_shape, num_samples)
+    if isinstance(model, BayesianDCGAN):
+        endpoints = _gan_endpoints(model, num_samples)
     else:
-        raise ValueError(
-            "Argument `model` must output logits [batch, classes] (a classifier) or images "
-            f"[batch, height, width, channels]. Received: output rank {output_rank}"
-        )
+        endpoints = _image_endpoints(model, num_samples, samples_per_call, mode)
     export_dir = _prepare_export_dir(export_dir, overwrite)
 
     archive = keras.export.ExportArchive()

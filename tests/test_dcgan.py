@@ -135,6 +135,33 @@ def test_keras_round_trip(tmp_path):
     assert int(loaded.g_optimizer.iterations) == 2
 
 
+def test_saved_model_export_serves_generator_and_discriminator_uncertainty(tmp_path):
+    import tensorflow as tf
+
+    from bayes_zoo import export
+
+    gan = _tiny_gan("lrt")
+    gan_lib.train(gan, _images(4), epochs=1, verbose=0)
+    path = export.saved_model(gan, os.path.join(tmp_path, "gan", "1"), num_samples=3)
+    served = tf.saved_model.load(path)
+    assert set(served.signatures) == {"serving_default", "discriminate", "posterior_mean"}
+    latent = tf.constant(np.random.default_rng(2).normal(size=(5, 4)), tf.float32)
+    generated = served.signatures["serving_default"](latent=latent)
+    assert generated["images"].shape == (5, 8, 8, 3)
+    np.testing.assert_allclose(generated["images"], gan.generator(latent, training=False), atol=1e-5)
+    assert generated["probability_real"].shape == generated["uncertainty"].shape == (5,)
+    judged = served.signatures["discriminate"](images=tf.constant(_images(6)))
+    assert np.all(np.asarray(judged["uncertainty"]) > 0)  # a Bayesian discriminator
+    mean = served.signatures["posterior_mean"](images=tf.constant(_images(6)))["probability_real"]
+    from bayes_zoo.layers import posterior_mean
+
+    with posterior_mean(gan.discriminator):
+        expected = tf.sigmoid(tf.reshape(gan.discriminator(_images(6), training=False), [-1]))
+    np.testing.assert_allclose(mean, expected, atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images"):
+        served.signatures["discriminate"](images=tf.zeros((2, 4, 4, 3)))
+
+
 @pytest.mark.parametrize(
     "build, name",
     [
