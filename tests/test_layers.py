@@ -200,3 +200,36 @@ def test_bayesian_from_pretrained_centres_posterior_and_prior_on_trained_weights
     bayesian.save(path)
     restored = keras.models.load_model(path)
     np.testing.assert_allclose(restored.layers[1].kernel_prior_variables["loc"], trained_kernel)
+
+
+def test_a_callback_may_predict_with_posterior_means_during_fit():
+    inputs = keras.Input((4,))
+    x = bz.layers.DenseLocalReparameterization(8, activation="relu")(inputs)
+    x = bz.layers.MCDropout(0.5)(x)
+    model = keras.Model(inputs, bz.layers.DenseFlipout(2)(x))
+    model.compile(
+        optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(16, 4)).astype("float32")
+    labels = rng.integers(0, 2, size=16)
+
+    class PosteriorMeanPrediction(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.predictions = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            with bz.layers.posterior_mean(self.model):
+                self.predictions.append(self.model.predict(images, verbose=0))
+
+    callback = PosteriorMeanPrediction()
+    history = model.fit(images, labels, batch_size=8, epochs=2, callbacks=[callback], verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert len(callback.predictions) == 2
+    # Outside the context the model samples again: two predictions differ.
+    assert not np.allclose(model.predict(images, verbose=0), model.predict(images, verbose=0))
+    with bz.layers.posterior_mean(model):
+        np.testing.assert_allclose(
+            model.predict(images, verbose=0), model(images), rtol=1e-5, atol=1e-6
+        )

@@ -45,21 +45,38 @@ def stochastic_layers(model):
     ]
 
 
+_COMPILED_FUNCTIONS = ("train_function", "test_function", "predict_function")
+
+
 def _forget_compiled_functions(model):
     # The switch is Python state read while tracing: drop the traced
     # train/test/predict functions so that the next call traces again.
-    for name in ("train_function", "test_function", "predict_function"):
+    for name in _COMPILED_FUNCTIONS:
         if hasattr(model, name):
             setattr(model, name, None)
+
+
+def _compiled_functions(model):
+    return {name: getattr(model, name) for name in _COMPILED_FUNCTIONS if hasattr(model, name)}
 
 
 def set_posterior_mean(model, enabled=True):
     """Makes every stochastic layer of `model` deterministic (or sample again).
 
+    It drops the model's traced train/test/predict functions, so that they
+    trace again with the new state: do not call it from a callback while
+    `fit` runs (use the `posterior_mean` context manager there).
+
     Args:
         model: a Keras model or layer.
         enabled: bool, True to predict from the posterior means (dropout off),
             False to sample on every call (the default behaviour).
+
+    Example:
+
+    >>> bz.layers.set_posterior_mean(model, True)
+    >>> logits = model.predict(images)  # deterministic
+    >>> bz.layers.set_posterior_mean(model, False)
     """
     for layer in stochastic_layers(model):
         layer.use_posterior_mean = bool(enabled)
@@ -70,19 +87,31 @@ def set_posterior_mean(model, enabled=True):
 def posterior_mean(model):
     """Context manager: inside it, `model` predicts from its posterior means.
 
+    On exit it restores the layers' previous state and the model's traced
+    train/test/predict functions, so it may be used from a callback while
+    `fit` runs (for example to measure the posterior-mean test error every
+    epoch).
+
+    Args:
+        model: a Keras model or layer.
+
     Example:
 
     >>> with bz.layers.posterior_mean(model):
     ...     logits = model(images)
     """
     previous = {id(layer): layer.use_posterior_mean for layer in stochastic_layers(model)}
+    # Traced with the state restored on exit, so still valid then; `fit`
+    # keeps calling `model.train_function` after its callbacks return.
+    compiled = _compiled_functions(model)
     set_posterior_mean(model, True)
     try:
         yield model
     finally:
         for layer in stochastic_layers(model):
             layer.use_posterior_mean = previous[id(layer)]
-        _forget_compiled_functions(model)
+        for name, function in compiled.items():
+            setattr(model, name, function)
 
 
 def set_weight_samples(model, num_samples):
