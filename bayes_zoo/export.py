@@ -395,7 +395,8 @@ def saved_model(
     export_dir = _prepare_export_dir(export_dir, overwrite)
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # No `archive.track(model)`: the endpoints track the variables they use,
+    # and `track` would store each of them a second time (keras-team/keras#23553).
     for name, (function, input_signature) in endpoints.items():
         archive.add_endpoint(name, function, input_signature)
     parent, version = os.path.split(export_dir)

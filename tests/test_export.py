@@ -568,6 +568,23 @@ def test_no_op_that_serves_is_pinned_to_a_device(exports):
         assert pinned == {}, name
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_export_stores_each_variable_once(exports, method):
+    # keras-team/keras#23553: `ExportArchive.track(model)` stored every
+    # variable twice, which doubled the artefact.
+    checkpoint = os.path.join(export_dir(exports, f"lenet5_{method}"), "variables", "variables")
+    stored = [
+        shape
+        for name, shape in tf.train.list_variables(checkpoint)
+        if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
+    ]
+    model = lenet5(method)
+    assert sum(int(np.prod(shape)) for shape in stored) == sum(
+        int(np.prod(variable.shape)) for variable in model.variables
+    )
+    assert len(stored) == len(model.variables)
+
+
 def test_models_config_lists_every_export_for_the_server(exports):
     with open(os.path.join(exports.base, export.MODELS_CONFIG)) as file:
         config = text_format.Parse(file.read(), model_server_config_pb2.ModelServerConfig())
