@@ -19,6 +19,7 @@ EXPECTED_CARDS = [
     "demo_lrt_digits",
     "gal_lenet_all_mcdropout_mnist",
     "gal_lenet_ip_mcdropout_mnist",
+    "gal_lenet_none_mnist",
     "lenet5_frequentist_mnist",
     "lenet5_lrt_cifar10",
     "lenet5_lrt_mnist",
@@ -98,10 +99,15 @@ def test_paper_cards_carry_the_appendix_hyper_parameters(name):
 
 
 def test_gal_cards_carry_their_caffe_solver():
-    for placement in ("all", "ip"):
-        card = zoo.card(f"gal_lenet_{placement}_mcdropout_mnist")
-        assert (card.architecture, card.method) == ("gal_lenet", "mc_dropout")
-        assert card.model == {"dropout": placement, "dropout_rate": 0.5, "activation": "relu"}
+    mc_dropout = {"dropout_rate": 0.5, "activation": "relu"}
+    for name, method, model in (
+        ("gal_lenet_all_mcdropout_mnist", "mc_dropout", {"dropout": "all", **mc_dropout}),
+        ("gal_lenet_ip_mcdropout_mnist", "mc_dropout", {"dropout": "ip", **mc_dropout}),
+        # lenet-none has no dropout layers: a deterministic network.
+        ("gal_lenet_none_mnist", "frequentist", {"dropout": "none", "activation": "relu"}),
+    ):
+        card = zoo.card(name)
+        assert (card.architecture, card.method, card.model) == ("gal_lenet", method, model)
         training = card.training
         assert (training.optimizer, training.learning_rate, training.momentum) == ("sgd", 0.01, 0.9)
         assert (training.lr_schedule, training.lr_gamma, training.lr_power) == (
