@@ -196,9 +196,11 @@ def _evaluation_target(args):
         except FileNotFoundError:  # No zoo home here: metrics.json or --dataset says it.
             card = None
         dataset = trained.get("dataset") or (card.dataset if card else None)
-        return keras.models.load_model(target), target, target, card, dataset
+        # Evaluation and export train nothing: no optimizer to build (and no
+        # warning that a `save_for_inference` file holds no state for it).
+        return keras.models.load_model(target, compile=False), target, target, card, dataset
     card = zoo.card(target)
-    return zoo.load(card), card.name, zoo.model_path(card), card, card.dataset
+    return zoo.load(card, compile=False), card.name, zoo.model_path(card), card, card.dataset
 
 
 def _evaluate_command_line(args, dataset, num_samples, output):

@@ -10,7 +10,8 @@ methods), and writes to its output folder:
   with the optimizer's state;
 - `checkpoint/state.json`: that epoch, the run's settings and the training
   time so far;
-- `model.keras`: the trained model, at the end;
+- `model.keras`: the trained model without the optimizer's state
+  (`bz.zoo.save_for_inference`), at the end;
 - `metrics.json`: held-out test metrics (Monte Carlo averaged), at the end.
 
 Run again on the same output folder after an interruption, it resumes from
@@ -529,7 +530,8 @@ def train(
         "max_steps_per_epoch": max_steps_per_epoch,
         "train_seconds": round(train_seconds, 3),
     })
-    _write_atomically(os.path.join(output_dir, MODEL_FILE), model.save)
+    _write_atomically(os.path.join(output_dir, MODEL_FILE),
+                      lambda path: zoo.save_for_inference(model, path))
     _write_json(os.path.join(output_dir, METRICS_FILE), test_metrics)
     _say(verbose, (
         f"Test accuracy {test_metrics['accuracy']:.2%}, NLL {test_metrics['nll']:.4f}, "

@@ -21,6 +21,7 @@ The zoo's home is the folder that holds `models/` and `saved_models/`: the
 bz.zoo.list()                             # ['alexnet_frequentist_cifar10', ...]
 card = bz.zoo.card("lenet5_lrt_mnist")    # a `Card`
 model = bz.zoo.load("lenet5_lrt_mnist")   # the trained keras model
+bz.zoo.save_for_inference(model, "model.keras")  # no optimizer state, as the trainer writes
 ```
 """
 
@@ -30,6 +31,7 @@ import inspect
 import os
 import re
 import tomllib
+import warnings
 
 import keras
 
@@ -829,8 +831,10 @@ def load(name, root=None, compile=True):
     Args:
         name: a card name or a `Card`.
         root: the zoo's home, see `home`.
-        compile: bool, restore the optimizer and the compiled loss and
-            metrics too (for fine-tuning).
+        compile: bool, compile the model with its saved loss, metrics and
+            optimizer configuration (for fine-tuning). The optimizer starts
+            afresh: a zoo artefact holds no optimizer state (see
+            `save_for_inference`).
 
     Returns:
         The trained `keras.Model`, mapping images to logits.
@@ -856,7 +860,51 @@ def load(name, root=None, compile=True):
             f"Zoo model {zoo_card.name!r} is not trained: no file {path}. "
             f"Fix: run `{_train_command(zoo_card)}`, which writes it."
         )
-    return keras.models.load_model(path, compile=compile)
+    with warnings.catch_warnings():
+        # Compiling builds a fresh optimizer, and a `save_for_inference` file
+        # holds no state for it: Keras warns of that, which is the point.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        return keras.models.load_model(path, compile=compile)
+
+
+def save_for_inference(model, path):
+    """Saves `model` as a `.keras` file without its optimizer's state.
+
+    The file holds what `model.save` writes (architecture, weights, compile
+    settings: loss, metrics and the optimizer's configuration) except the
+    optimizer's state, which is replaced by that of an unbuilt optimizer of
+    the same configuration: the state (Adam's moments are twice the weights)
+    serves only to resume training, and a zoo artefact is for prediction and
+    fine-tuning. `keras.models.load_model(path)` returns a model that
+    predicts as `model` does and can `fit` again with a freshly started
+    optimizer; resuming a run exactly needs a `model.save` file (the
+    trainer's checkpoint).
+
+    Args:
+        model: a Keras model, compiled or not; it is left as it was.
+        path: the `.keras` file to write.
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> model.fit(train_ds, epochs=10)
+    >>> bz.zoo.save_for_inference(model, "saved_models/lenet5_lrt_mnist/model.keras")
+    >>> model = bz.zoo.load("lenet5_lrt_mnist")
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        model.save(path)
+        return path
+    # Keras 3's `.keras` format has no `include_optimizer`, and the optimizer
+    # is saved from `model.optimizer`: swap in one without per-weight state.
+    model.optimizer = type(optimizer).from_config(optimizer.get_config())
+    try:
+        model.save(path)
+    finally:
+        model.optimizer = optimizer
+    return path
 
 
 def saved_model_path(name, version=None, root=None, must_exist=True):

@@ -49,7 +49,7 @@ def load_target(target):
     """(model, server name, dataset or None) of a card name or a .keras file."""
     if target.endswith(".keras"):
         name = os.path.splitext(os.path.basename(target))[0]
-        return keras.models.load_model(target), name, None
+        return keras.models.load_model(target, compile=False), name, None
     card = zoo.card(target)
     return zoo.load(card, compile=False), card.name, card.dataset
 

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shutil
+import warnings
 
 import keras
 import numpy as np
@@ -80,9 +81,17 @@ def test_train_writes_log_checkpoint_model_and_test_metrics(tmp_path):
     assert (metrics["card"], metrics["epochs"], metrics["max_steps_per_epoch"]) == (
         "demo_lrt_digits", 2, 2)
 
-    loaded = keras.models.load_model(tmp_path / trainer.MODEL_FILE)
+    # The trained model leaves out the optimizer's state; the checkpoint keeps it.
+    model_file = tmp_path / trainer.MODEL_FILE
+    checkpoint = tmp_path / trainer.CHECKPOINT_FOLDER / "epoch_0002.keras"
+    assert os.path.getsize(model_file) < 0.5 * os.path.getsize(checkpoint)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        loaded = keras.models.load_model(model_file)
     for trained, restored in zip(run.model.weights, loaded.weights):
         np.testing.assert_array_equal(trained.numpy(), restored.numpy())
+    assert int(loaded.optimizer.iterations.numpy()) == 0
+    assert int(keras.models.load_model(checkpoint).optimizer.iterations.numpy()) == 4
 
     # resume=False starts afresh in the same folder.
     start = RecordStart()

@@ -3,11 +3,14 @@
 import os
 import shutil
 import tomllib
+import warnings
 
+import keras
 import numpy as np
 import pytest
 
 from bayes_zoo import architectures
+from bayes_zoo import layers as bz_layers
 from bayes_zoo import zoo
 
 REPOSITORY_MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models")
@@ -189,6 +192,56 @@ def test_load_returns_the_saved_model(zoo_home):
     for saved, restored in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(saved.numpy(), restored.numpy())
     assert type(loaded) is architectures.classification.BayesianModel
+
+
+def test_save_for_inference_leaves_out_the_optimizer_state(zoo_home):
+    card = zoo.card("demo_lrt_digits", root=zoo_home)
+    model = card.build_model(num_train_examples=100, seed=0)
+    model.compile(keras.optimizers.Adam(1e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(8, *model.input_shape[1:])).astype("float32")
+    labels = rng.integers(0, 10, size=8)
+    model.fit(images, labels, epochs=1, verbose=0)
+    optimizer = model.optimizer
+    moments = [variable.numpy().copy() for variable in optimizer.variables]
+    with_state = zoo_home / "with_state.keras"
+    model.save(with_state)
+    path = zoo.model_path(card, root=zoo_home)
+    os.makedirs(os.path.dirname(path))
+    assert zoo.save_for_inference(model, path) == path
+    # Adam's two moments per weight are gone: about a third of the size.
+    assert os.path.getsize(path) < 0.5 * os.path.getsize(with_state)
+    # The model keeps its own optimizer and state.
+    assert model.optimizer is optimizer
+    for before, after in zip(moments, optimizer.variables):
+        np.testing.assert_array_equal(before, after.numpy())
+
+    with warnings.catch_warnings():
+        # Keras says that the fresh optimizer finds no state to restore.
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        loaded = keras.models.load_model(path)
+    assert type(loaded) is type(model)
+    for saved, restored in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(saved.numpy(), restored.numpy())
+    with bz_layers.posterior_mean(model), bz_layers.posterior_mean(loaded):
+        np.testing.assert_array_equal(model.predict(images, verbose=0),
+                                      loaded.predict(images, verbose=0))
+    assert loaded.get_compile_config() == model.get_compile_config()
+    assert loaded.optimizer.get_config() == optimizer.get_config()
+    assert int(loaded.optimizer.iterations.numpy()) == 0
+    history = loaded.fit(images, labels, epochs=1, batch_size=8, verbose=0)
+    assert set(history.history) >= {"loss", "accuracy"}
+    assert int(loaded.optimizer.iterations.numpy()) == 1
+
+    # The zoo loads it compiled, without that warning.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Skipping variable loading for optimizer")
+        loaded = zoo.load("demo_lrt_digits", root=zoo_home)
+    assert int(loaded.optimizer.iterations.numpy()) == 0
+    for saved, restored in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(saved.numpy(), restored.numpy())
 
 
 def test_load_of_an_untrained_card_names_the_train_command(zoo_home):
