@@ -33,7 +33,7 @@ import numpy as np
 
 from bayes_zoo import callbacks as bz_callbacks
 from bayes_zoo import data
-from bayes_zoo import metrics
+from bayes_zoo import evaluation
 from bayes_zoo import zoo
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.uncertainty import predict_with_uncertainty
@@ -51,6 +51,9 @@ _RESUME_SETTINGS = ("card", "batch_size", "train_samples", "seed", "max_steps_pe
 _LEADING_COLUMNS = ("epoch", "loss", "nll", "kl", "accuracy",
                     "val_loss", "val_nll", "val_kl", "val_accuracy")
 _TRAILING_COLUMNS = ("learning_rate", "seconds")
+# What `evaluate_model` takes from `bz.evaluation.evaluate_predictions`.
+_EVALUATION_KEYS = ("accuracy", "nll", "ece", "brier", "aleatoric", "epistemic",
+                    "predictive_entropy", "mutual_information", "num_examples")
 
 
 @keras.saving.register_keras_serializable(package="bayes_zoo")
@@ -180,18 +183,9 @@ def evaluate_model(model, dataset, num_samples, batch_size=128):
     images, labels = np.concatenate(images), np.concatenate(labels)
     result = predict_with_uncertainty(model, images, num_samples=num_samples,
                                       batch_size=batch_size)
-    return {
-        "accuracy": metrics.accuracy(labels, result.probabilities),
-        "nll": metrics.negative_log_likelihood(labels, result.probabilities),
-        "ece": metrics.expected_calibration_error(labels, result.probabilities),
-        "brier": metrics.brier_score(labels, result.probabilities),
-        "aleatoric": float(np.mean(result.aleatoric)),
-        "epistemic": float(np.mean(result.epistemic)),
-        "predictive_entropy": float(np.mean(result.predictive_entropy)),
-        "mutual_information": float(np.mean(result.mutual_information)),
-        "num_examples": int(len(labels)),
-        "num_samples": int(num_samples),
-    }
+    # The numbers of `bayes-zoo evaluate`, computed the same way.
+    numbers = evaluation.evaluate_predictions(labels, result, num_bins=15)
+    return {**{key: numbers[key] for key in _EVALUATION_KEYS}, "num_samples": int(num_samples)}
 
 
 @dataclasses.dataclass

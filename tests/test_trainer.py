@@ -9,8 +9,10 @@ import warnings
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from bayes_zoo import architectures
+from bayes_zoo import evaluation
 from bayes_zoo import trainer
 from bayes_zoo import zoo
 
@@ -181,6 +183,32 @@ def test_sgd_with_caffe_schedule_and_weight_decay_trains_and_resumes(tmp_path):
     assert len(run.model.losses) == len(kernels)
     assert float(sum(keras.ops.convert_to_numpy(loss) for loss in run.model.losses)) == (
         pytest.approx(expected, rel=1e-5))
+
+
+def test_evaluate_model_takes_its_numbers_from_the_evaluation(monkeypatch):
+    # One way to compute accuracy, NLL, ECE, ...: bz.evaluation's.
+    computed = []
+
+    def evaluate_predictions(labels, result, **kwargs):
+        computed.append(real(labels, result, **kwargs))
+        return computed[-1]
+
+    real = evaluation.evaluate_predictions
+    monkeypatch.setattr(evaluation, "evaluate_predictions", evaluate_predictions)
+    model = architectures.lenet5(method="lrt", input_shape=(16, 16, 1), num_classes=3, seed=0)
+    rng = np.random.default_rng(0)
+    dataset = tf.data.Dataset.from_tensor_slices((
+        rng.uniform(size=(10, 16, 16, 1)).astype("float32"), rng.integers(0, 3, size=10),
+    )).batch(4)
+    numbers = trainer.evaluate_model(model, dataset, num_samples=3, batch_size=4)
+    assert len(computed) == 1
+    assert numbers == {
+        **{key: computed[0][key] for key in (
+            "accuracy", "nll", "ece", "brier", "aleatoric", "epistemic", "predictive_entropy",
+            "mutual_information", "num_examples")},
+        "num_samples": 3,
+    }
+    assert computed[0]["num_bins"] == 15 and numbers["num_examples"] == 10
 
 
 def test_weight_decay_skips_variational_layers():
