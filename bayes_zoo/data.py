@@ -755,6 +755,10 @@ def _check_common(seed, data_dir, validation_fraction):
             "Argument `validation_fraction` must be a number in [0, 1). "
             f"Received: validation_fraction={validation_fraction!r}"
         )
+    return _check_data_dir(data_dir)
+
+
+def _check_data_dir(data_dir):
     if data_dir is None:
         return None
     data_dir = os.path.expanduser(os.fspath(data_dir))
@@ -820,6 +824,33 @@ def dataset_info(name, image_size=None):
         num_classes=len(spec.class_names),
         class_names=spec.class_names,
     )
+
+
+def source_description(name, data_dir=None):
+    """Where `load` reads a dataset from, in words, without reading it.
+
+    The first source that has the dataset, in the order of the module
+    docstring; the same text as `DataSplits.source`.
+
+    Args:
+        name: str, one of `DATASETS`.
+        data_dir: None or the folder holding the dataset, as passed to `load`.
+
+    Returns:
+        A str: a file or folder, a TFDS copy, or the bundled data.
+
+    Raises:
+        ValueError: an unknown dataset.
+        FileNotFoundError: `data_dir` does not exist, or no source has the
+            dataset; the message lists every place looked at.
+
+    Example:
+
+    >>> bz.data.source_description("mnist", data_dir="/data")
+    '/data/mnist.npz'
+    """
+    spec = _spec(name)
+    return _find_source(spec, _check_data_dir(data_dir)).description
 
 
 def load_splits(

@@ -189,9 +189,7 @@ def load_test_split(name, model, *, data_dir=None, max_examples=None,
             f"{channels}-channel images as out-of-distribution data."
         )
     images, labels = data.load_arrays(name, "test", data_dir=data_dir, image_size=(height, width))
-    # `load_arrays` has checked `data_dir`; this only names the source found.
-    expanded_dir = None if data_dir is None else os.path.expanduser(os.fspath(data_dir))
-    source = data._find_source(data._spec(name), expanded_dir).description
+    source = data.source_description(name, data_dir=data_dir)
     if max_examples is not None and max_examples < len(images):
         kept = np.sort(np.random.default_rng(0).choice(len(images), max_examples, replace=False))
         images, labels = images[kept], labels[kept]

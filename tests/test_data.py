@@ -354,6 +354,20 @@ def test_missing_data_dir(tmp_path):
         data.load("mnist", "train", data_dir=tmp_path / "mnist.npz")
 
 
+def test_source_description_says_where_load_reads_from(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Dataset 'mnist' not found"):
+        data.source_description("mnist", data_dir=tmp_path)
+    _write_mnist_npz(tmp_path)
+    description = data.source_description("mnist", data_dir=tmp_path)
+    assert description == os.path.join(tmp_path, "mnist.npz")
+    assert description == data.load_splits("mnist", data_dir=tmp_path, batch_size=16).source
+    assert data.source_description("digits") == data.load_splits("digits").source
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        data.source_description("mnist", data_dir=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="Unknown dataset"):
+        data.source_description("imagenet")
+
+
 def test_dataset_in_no_source_lists_every_place_looked_at(tmp_path):
     with pytest.raises(FileNotFoundError) as raised:
         data.load("mnist", "train", data_dir=tmp_path)
