@@ -11,9 +11,13 @@ import pytest
 
 from bayes_zoo import architectures
 from bayes_zoo import layers as bz_layers
+from bayes_zoo import trainer
 from bayes_zoo import zoo
 
 REPOSITORY_MODELS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models")
+REPOSITORY_SAVED_MODELS = os.path.join(os.path.dirname(REPOSITORY_MODELS), "saved_models")
+# The repository's limit on one file.
+ARTEFACT_LIMIT_BYTES = 50 * 2**20
 # The zoo entries of issue 6, and the demo's card.
 EXPECTED_CARDS = [
     "alexnet_frequentist_cifar10",
@@ -242,6 +246,21 @@ def test_save_for_inference_leaves_out_the_optimizer_state(zoo_home):
     assert int(loaded.optimizer.iterations.numpy()) == 0
     for saved, restored in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(saved.numpy(), restored.numpy())
+
+
+def test_every_file_under_saved_models_is_smaller_than_50_mib():
+    sizes = {}
+    for folder, subfolders, files in os.walk(REPOSITORY_SAVED_MODELS):
+        if os.path.dirname(folder) == REPOSITORY_SAVED_MODELS:
+            # A run's checkpoint (with the optimizer's state, to resume it) is
+            # ignored by git (.gitignore): no part of the repository.
+            subfolders[:] = [name for name in subfolders if name != trainer.CHECKPOINT_FOLDER]
+        for name in files:
+            path = os.path.join(folder, name)
+            sizes[os.path.relpath(path, REPOSITORY_SAVED_MODELS)] = os.path.getsize(path)
+    assert any(os.path.basename(name) == trainer.MODEL_FILE for name in sizes)
+    too_large = {name: size for name, size in sizes.items() if size >= ARTEFACT_LIMIT_BYTES}
+    assert too_large == {}
 
 
 def test_load_of_an_untrained_card_names_the_train_command(zoo_home):
