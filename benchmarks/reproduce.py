@@ -21,6 +21,14 @@ Each row is a zoo card (issue 6's entries). For every row asked for with
    (`models/<card>.toml`), and rewrites `benchmarks/RESULTS.md` from all the
    recorded rows.
 
+Further experiments (issue 6's further rows) are modules of this folder
+(`EXPERIMENT_MODULES`: `gal_experiments.py`, and `pruning_experiment.py` where
+it exists), each with a dict `EXPERIMENTS`: name -> `(title, run, markdown)`.
+`--rows NAME` runs `run(args)` with this script's arguments, records what it
+returns in `benchmarks/results/<NAME>.json` (its plots go to
+`benchmarks/results/<NAME>/`), and RESULTS.md's "Further experiments" section
+is rendered from the records by `markdown(record)`, in the modules' order.
+
 Rows never run are listed in RESULTS.md as "not run" with the reason given by
 `--not-run-reason` (or a default one). Every number in RESULTS.md comes from
 a recorded run.
@@ -37,12 +45,17 @@ Usage:
         --epochs 10 --train-samples 1 --data-dir /work/shared/data   # trains what is missing
     python benchmarks/reproduce.py --rows alexnet_lrt_cifar10 --skip-train --data-dir DIR
     python benchmarks/reproduce.py --rows alexnet_lrt_cifar10 --not-run-reason "no time"
+    python benchmarks/reproduce.py --rows gal_mc_samples --data-dir /work/shared/data
+    python benchmarks/reproduce.py --rows gal_training_set_size --iterations 5000 \\
+        --data-dir /work/shared/data   # fewer iterations than the default 10,000
+    python benchmarks/reproduce.py --rows alexnet_l1_pruning --data-dir /work/shared/data
     python benchmarks/reproduce.py --report-only   # RESULTS.md and [results] from the records
 """
 
 import argparse
 import csv
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -63,27 +76,83 @@ ROWS = (
     "lenet5_frequentist_mnist",
     "gal_lenet_all_mcdropout_mnist",
     "gal_lenet_ip_mcdropout_mnist",
+    "gal_lenet_none_mnist",
     "alexnet_lrt_cifar10",
     "alexnet_frequentist_cifar10",
     "alexnet_half_lrt_cifar10",
     "lenet5_lrt_cifar10",
 )
-# The issue's further rows, which this script does not produce yet.
+# The issue's further rows: (experiment name, what, why not run). RESULTS.md lists
+# an entry as not run until its experiment has a record.
 FURTHER_ROWS = (
-    ("AlexNet with L1 pruning (Shridhar et al., Table 7)",
-     "not implemented in this script yet; bz.pruning has the pruning, a trained AlexNet is "
-     "needed"),
-    ("lenet-none (Gal & Ghahramani, no dropout)", "no zoo card yet"),
-    ("Gal: test error against training-set size", "not implemented in this script yet"),
-    ("Gal: test error against the number of MC samples",
-     "only in part: each row's accuracy_vs_samples.png goes up to the card's T (10 for "
-     "lenet-all), not the figure's 1 to 100"),
+    ("alexnet_l1_pruning", "AlexNet with L1 pruning (Shridhar et al., Table 7)",
+     "not recorded yet (benchmarks/pruning_experiment.py)"),
+    ("gal_training_set_size", "Gal: test error against training-set size",
+     "not recorded yet (benchmarks/gal_experiments.py)"),
+    ("gal_mc_samples", "Gal: test error against the number of MC samples",
+     "not recorded yet (benchmarks/gal_experiments.py)"),
 )
+# Modules of this folder defining EXPERIMENTS (name -> (title, run, markdown)),
+# in the order RESULTS.md lists their sections; a missing file is skipped.
+EXPERIMENT_MODULES = ("gal_experiments", "pruning_experiment")
 OOD_DATASET = {"mnist": "fashion_mnist"}
 CIFAR10_JPEG_ARCHIVE = os.path.join("cifar10-jpeg", "cifar10-jpeg.tar.gz")
 JPEG_LABEL = "CIFAR-10 (JPEG q≈75)"
 DATASET_LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
 DEFAULT_NOT_RUN_REASON = "not run yet"
+
+
+# ---------------------------------------------------------------------------
+# The further experiments.
+
+
+def experiments():
+    """The further experiments of `EXPERIMENT_MODULES`: dict name -> (title, run, markdown).
+
+    Experiment modules import this script as `reproduce` for its helpers;
+    run as a script, it is registered under that name so that they share it.
+    A module that fails to import is reported on stderr and skipped, so that
+    the other rows still run.
+    """
+    if __name__ == "__main__":
+        sys.modules.setdefault("reproduce", sys.modules[__name__])
+    folder = os.path.dirname(os.path.abspath(__file__))
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    found = {}
+    for module_name in EXPERIMENT_MODULES:
+        path = os.path.join(folder, f"{module_name}.py")
+        if not os.path.isfile(path):
+            continue
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as error:  # noqa: BLE001 - any error of another module
+                del sys.modules[module_name]
+                print(f"reproduce.py: warning: {path} skipped: it fails to import "
+                      f"({type(error).__name__}: {error})", file=sys.stderr)
+                continue
+        for name, entry in module.EXPERIMENTS.items():
+            if name in ROWS or name in found:
+                raise ValueError(f"{path}: experiment {name!r} is already a row or experiment")
+            found[name] = entry
+    return found
+
+
+def run_experiment(name, args):
+    """Runs one further experiment; records and returns its record."""
+    title, run, _ = experiments()[name]
+    start = time.perf_counter()
+    record = dict(run(args))
+    record.setdefault("experiment", name)
+    record.setdefault("title", title)
+    record.setdefault("seconds", round(time.perf_counter() - start, 1))
+    _write_json(os.path.join(RESULTS_FOLDER, f"{name}.json"), record)
+    return record
 
 
 # ---------------------------------------------------------------------------
@@ -383,9 +452,18 @@ def results_table(row):
 
 
 def write_card_results(card_path, row):
-    """Replaces the `[results]` table of the card file, leaving every other line as it is."""
+    """Replaces the `[results]` table of the card file, leaving every other line as it is.
+
+    A card without a `[results]` table (never trained) gets one, before its
+    `[artefacts]` table if it has one, else at its end.
+    """
     with open(card_path) as file:
         lines = file.read().splitlines()
+    if "[results]" not in lines:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        at = lines.index("[artefacts]") if "[artefacts]" in lines else len(lines)
+        lines[at:at] = [""] * bool(at and lines[at - 1].strip()) + ["[results]", ""]
     start = lines.index("[results]")
     end = next((i for i in range(start + 1, len(lines)) if re.match(r"^\[[^\]]+\]", lines[i])),
                len(lines))
@@ -439,8 +517,34 @@ def _exported_versions(model_dir):
     )
 
 
-def render_markdown(rows, cards):
-    """RESULTS.md's text from the recorded rows (dict by name) and the zoo's cards."""
+def _further_sections(rows, further):
+    """The "Further experiments" lines, and the (what, reason) of those not recorded."""
+    lines, not_run = [], []
+    described = {name: (what, reason) for name, what, reason in FURTHER_ROWS}
+    for name, (title, _, markdown) in further.items():
+        record = rows.get(name, {})
+        if record and "not_run" not in record:
+            lines += [f"### {title}", "", *markdown(record), ""]
+        else:
+            what, reason = described.get(name, (title, DEFAULT_NOT_RUN_REASON))
+            not_run.append((what, record.get("not_run", reason)))
+    for name, what, reason in FURTHER_ROWS:
+        if name not in further:
+            not_run.append((what, rows.get(name, {}).get("not_run", reason)))
+    if lines:
+        lines = ["## Further experiments", "",
+                 "Issue 6's further rows, each written by its experiment module from its "
+                 "record `benchmarks/results/<experiment>.json`.", "", *lines]
+    return lines, not_run
+
+
+def render_markdown(rows, cards, further=None):
+    """RESULTS.md's text from the recorded rows (dict by name) and the zoo's cards.
+
+    `further`: the further experiments (`experiments()`), rendered from their
+    records in `rows`; None or empty lists `FURTHER_ROWS` as not run.
+    """
+    further_lines, further_not_run = _further_sections(rows, further or {})
     measured = [rows[name] for name in ROWS if "metrics" in rows.get(name, {})]
     machines = sorted({row["machine"] for row in measured})
     out = [
@@ -570,6 +674,7 @@ def render_markdown(rows, cards):
                               for path in row["plots"])
             out.append(f"- {row['row']}: {links}")
         out.append("")
+    out += further_lines
     out += [
         "## Where the reference implementation's defects bear on the comparison",
         "",
@@ -604,8 +709,9 @@ def render_markdown(rows, cards):
         "## Not run",
         "",
     ]
-    out += [f"- {name}: not run ({reason})." for name, reason in not_run] or ["- (none)"]
-    out += [f"- {what}: not run; {reason}." for what, reason in FURTHER_ROWS]
+    out += ([f"- {name}: not run ({reason})." for name, reason in not_run]
+            + [f"- {what}: not run; {reason}." for what, reason in further_not_run]
+            or ["- (none)"])
     return "\n".join(out) + "\n"
 
 
@@ -614,7 +720,7 @@ def write_markdown():
 
     cards = {name: bz.zoo.card(name) for name in ROWS}
     with open(RESULTS_MARKDOWN, "w") as file:
-        file.write(render_markdown(_load_rows(), cards))
+        file.write(render_markdown(_load_rows(), cards, experiments()))
     print(f"Wrote {os.path.relpath(RESULTS_MARKDOWN, REPOSITORY)}", flush=True)
 
 
@@ -622,12 +728,16 @@ def write_markdown():
 # Command line.
 
 
+def _known_rows():
+    return (*ROWS, *experiments())
+
+
 def _rows(text):
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in ROWS]
+    unknown = [name for name in names if name not in _known_rows()]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown row(s) {', '.join(unknown) or text!r}; rows: {', '.join(ROWS)}")
+            f"unknown row(s) {', '.join(unknown) or text!r}; rows: {', '.join(_known_rows())}")
     return names
 
 
@@ -640,7 +750,8 @@ def _positive_int(text):
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--rows", type=_rows, default=[],
-                        help=f"comma-separated rows, of: {', '.join(ROWS)}")
+                        help="comma-separated rows and further experiments, of: "
+                             f"{', '.join(_known_rows())}")
     parser.add_argument("--epochs", type=_positive_int,
                         help="training epochs (default: the card's); a row trained for "
                              "fewer is trained on from its checkpoint")
@@ -657,6 +768,19 @@ def build_parser():
                           help="only evaluate; a row without a trained model is an error")
     training.add_argument("--retrain", action="store_true",
                           help="train afresh even where a trained model exists")
+    experiment = parser.add_argument_group("further experiments")
+    experiment.add_argument("--repetitions", type=_positive_int,
+                            help="gal_mc_samples: repetitions of the Monte Carlo draws "
+                                 "(default 5)")
+    experiment.add_argument("--max-samples", type=_positive_int,
+                            help="gal_mc_samples: the largest number of MC samples T "
+                                 "(default 100)")
+    experiment.add_argument("--iterations", type=_positive_int,
+                            help="gal_training_set_size: training iterations per run "
+                                 "(default 10000)")
+    experiment.add_argument("--eval-every", type=_positive_int,
+                            help="gal_training_set_size: iterations between test-error "
+                                 "measurements (default 1000)")
     parser.add_argument("--not-run-reason",
                         help="record the rows as not run, for this reason, instead of running")
     parser.add_argument("--report-only", action="store_true",
@@ -675,16 +799,23 @@ def main(argv=None):
         import bayes_zoo as bz
 
         for name, row in _load_rows().items():
-            if "metrics" in row:
+            if name in ROWS and "metrics" in row:
                 write_card_results(bz.zoo.card(name).path, row)
     else:
         for name in args.rows:
             if args.not_run_reason:
+                key = "row" if name in ROWS else "experiment"
                 _write_json(os.path.join(RESULTS_FOLDER, f"{name}.json"),
-                            {"row": name, "not_run": args.not_run_reason})
+                            {key: name, "not_run": args.not_run_reason})
                 continue
             print(f"== {name}", flush=True)
             try:
+                if name not in ROWS:
+                    record = run_experiment(name, args)
+                    print(f"{name}: recorded in "
+                          f"{os.path.relpath(RESULTS_FOLDER, REPOSITORY)}/{name}.json "
+                          f"({_duration(record['seconds'])})", flush=True)
+                    continue
                 row = run_row(name, args)
             except (ValueError, FileNotFoundError) as error:
                 print(f"reproduce.py: error: {error}", file=sys.stderr)

@@ -1,0 +1,198 @@
+"""benchmarks/reproduce.py and its further experiments: card tables, rows, RESULTS.md sections."""
+
+import argparse
+import importlib.util
+import os
+import sys
+import tomllib
+import types
+
+import numpy as np
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks")
+
+
+def _load(name):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+reproduce = _load("reproduce")
+gal_experiments = _load("gal_experiments")
+
+CARD_WITHOUT_RESULTS = """\
+description = "a card"
+architecture = "gal_lenet"
+method = "frequentist"
+dataset = "mnist"
+
+[evaluation]
+num_samples = 1  # deterministic
+
+[paper]
+source = "somewhere"
+"""
+
+
+def recorded_row():
+    metrics = {"accuracy": 0.99123456, "nll": 0.0312345, "ece": 0.004, "brier": 0.015,
+               "aleatoric": 0.02, "epistemic": 0.0, "mutual_information": 0.0,
+               "num_samples": 1}
+    return {"metrics": metrics, "ood": {"dataset": "fashion_mnist",
+                                        "predictive_entropy_auroc": 0.97654},
+            "dataset_label": "MNIST", "epochs": 15, "card_epochs": 100, "train_samples": 1,
+            "card_train_samples": 1, "train_seconds": 301.4, "machine": "a CPU",
+            "train_command": "bayes-zoo train a_card --epochs 15",
+            "evaluated": "2026-01-01 00:00 UTC"}
+
+
+@pytest.mark.parametrize("artefacts", [False, True])
+def test_write_card_results_adds_a_missing_results_table(tmp_path, artefacts):
+    text = CARD_WITHOUT_RESULTS + (
+        '\n[artefacts]\nmodel = "saved_models/a_card/model.keras"\n' if artefacts else "")
+    path = tmp_path / "a_card.toml"
+    path.write_text(text)
+    reproduce.write_card_results(str(path), recorded_row())
+    written = path.read_text()
+    card = tomllib.loads(written)
+    assert card["results"]["accuracy"] == 0.9912
+    assert card["results"]["ood_auroc_fashion_mnist"] == 0.9765
+    assert card["results"]["epochs"] == 15
+    assert card["paper"] == {"source": "somewhere"}
+    assert card["evaluation"] == {"num_samples": 1}
+    assert written.startswith(CARD_WITHOUT_RESULTS + "\n[results]\n")
+    if artefacts:
+        assert card["artefacts"] == {"model": "saved_models/a_card/model.keras"}
+        assert written.endswith('\n\n[artefacts]\nmodel = "saved_models/a_card/model.keras"\n')
+    # Writing again replaces the table in place.
+    reproduce.write_card_results(str(path), recorded_row())
+    assert path.read_text() == written
+
+
+def test_rows_take_the_cards_and_the_further_experiments():
+    assert reproduce._rows("gal_lenet_none_mnist, gal_mc_samples,gal_training_set_size") == [
+        "gal_lenet_none_mnist", "gal_mc_samples", "gal_training_set_size"]
+    assert "gal_lenet_none_mnist" in reproduce.ROWS
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown row.*nope.*gal_mc_samples"):
+        reproduce._rows("gal_mc_samples,nope")
+    args = reproduce.build_parser().parse_args(
+        ["--rows", "gal_training_set_size", "--iterations", "2000", "--eval-every", "500"])
+    assert (args.iterations, args.eval_every, args.repetitions) == (2000, 500, None)
+
+
+def fake_cards():
+    return {name: types.SimpleNamespace(dataset="mnist", paper={}) for name in reproduce.ROWS}
+
+
+def test_further_experiments_are_rendered_from_their_records():
+    further = {
+        "gal_mc_samples": ("MC samples", None, lambda record: [f"error {record['error']}"]),
+        "gal_training_set_size": ("Training-set size", None, lambda record: ["unused"]),
+    }
+    rows = {"gal_mc_samples": {"experiment": "gal_mc_samples", "error": 0.0123},
+            "gal_training_set_size": {"experiment": "gal_training_set_size",
+                                      "not_run": "no time"}}
+    text = reproduce.render_markdown(rows, fake_cards(), further)
+    section = text.split("## Further experiments\n", 1)[1].split("\n## ", 1)[0]
+    assert "### MC samples\n\nerror 0.0123\n" in section
+    assert "unused" not in text
+    not_run = text.split("## Not run\n", 1)[1]
+    assert "- Gal: test error against training-set size: not run; no time." in not_run
+    assert "AlexNet with L1 pruning (Shridhar et al., Table 7): not run;" in not_run
+    assert "number of MC samples" not in not_run
+    # Without any record there is no section, and every further row is listed as not run.
+    text = reproduce.render_markdown({}, fake_cards(), further)
+    assert "## Further experiments" not in text
+    assert text.count("not recorded yet") == len(reproduce.FURTHER_ROWS)
+
+
+def test_run_experiment_records_what_run_returns(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "RESULTS_FOLDER", str(tmp_path))
+    monkeypatch.setattr(reproduce, "experiments", lambda: {
+        "an_experiment": ("A title", lambda args: {"value": args.iterations}, None)})
+    record = reproduce.run_experiment("an_experiment", argparse.Namespace(iterations=7))
+    assert record["value"] == 7 and record["experiment"] == "an_experiment"
+    assert record["title"] == "A title"
+    with open(tmp_path / "an_experiment.json") as file:
+        assert '"value": 7' in file.read()
+
+
+def test_gal_experiments_follow_the_contract():
+    assert list(gal_experiments.EXPERIMENTS) == ["gal_mc_samples", "gal_training_set_size"]
+    for title, run, markdown in gal_experiments.EXPERIMENTS.values():
+        assert isinstance(title, str) and callable(run) and callable(markdown)
+
+
+def test_mc_samples_markdown_reads_the_record():
+    errors = np.linspace(0.02, 0.01, 100)
+    record = {
+        "num_test_examples": 10000, "max_samples": 100, "repetitions": 5,
+        "models": {"gal_lenet_all_mcdropout_mnist": {
+            "label": "lenet-all", "epochs": 15, "mc_error_mean": list(errors),
+            "mc_error_std": [0.001] * 100, "standard_dropout_error": 0.0123,
+            "sampled_from_layer": "dropout_conv1"}},
+        "plots": ["benchmarks/results/gal_mc_samples/error_vs_mc_samples.png"],
+        "command": "python benchmarks/reproduce.py --rows gal_mc_samples",
+        "machine": "a CPU", "measured": "2026-01-01 00:00 UTC", "seconds": 12.0,
+    }
+    text = "\n".join(gal_experiments.markdown_mc_samples(record))
+    assert "Augmented-DSN on CIFAR-10" in text
+    row = next(line for line in text.splitlines() if line.startswith("| lenet-all"))
+    assert "| 2.00 ± 0.10% |" in row and row.endswith("| 1.00 ± 0.10% | 1.23% |")
+    assert "(results/gal_mc_samples/error_vs_mc_samples.png)" in text
+    # 2% falling linearly to 1% first drops below 1.23% at T = 78.
+    assert ("lenet-all: the mean MC dropout error first falls below standard dropout's at "
+            "T = 78 (1.00 ± 0.10% at T = 100 against 1.23%).") in text
+    record["models"]["gal_lenet_all_mcdropout_mnist"]["standard_dropout_error"] = 0.005
+    assert "stays at or above standard dropout's up to T = 100" in "\n".join(
+        gal_experiments.markdown_mc_samples(record))
+
+
+@pytest.mark.parametrize("iterations, reduced", [(10_000, False), (4_000, True)])
+def test_training_set_size_markdown_says_when_the_budget_is_reduced(iterations, reduced):
+    curve = {"iterations": [1000, 2000], "test_error": [0.03, 0.04], "seconds": 60.0,
+             "evaluation": "mc_dropout"}
+    record = {
+        "num_train_images": 60000, "num_test_examples": 10000, "iterations": iterations,
+        "default_iterations": 10_000, "eval_every": 1000, "batch_size": 64, "mc_samples": 10,
+        "seed": 0, "subsets": [{"fraction": "1/32", "num_train_examples": 1875,
+                                "curves": {"lenet-all, MC dropout": curve}}],
+        "plots": ["benchmarks/results/gal_training_set_size/error_vs_iterations.png"],
+        "command": "python benchmarks/reproduce.py --rows gal_training_set_size",
+        "machine": "a CPU", "measured": "2026-01-01 00:00 UTC", "seconds": 120.0,
+    }
+    text = "\n".join(gal_experiments.markdown_training_set_size(record))
+    assert ("**Reduced budget:**" in text) == reduced
+    assert "| 1/32 | 1,875 | lenet-all, MC dropout | 4.00% | 3.00% (1,000) | 60 s |" in text
+
+
+def test_sampling_only_from_the_first_dropout_layer_changes_nothing():
+    import bayes_zoo as bz
+
+    model = bz.architectures.gal_lenet(dropout="ip", num_train_examples=100, seed=0)
+    prefix, head = gal_experiments.split_at_first_stochastic_layer(model)
+    assert [layer.name for layer in head.layers] == ["dropout_fc1", "logits"]
+    assert head.layers[-1] is model.get_layer("logits")
+    images = np.random.default_rng(0).uniform(size=(8, 28, 28, 1)).astype("float32")
+    labels = np.arange(8) % 10
+    features = prefix.predict(images, verbose=0)
+    with bz.layers.posterior_mean(model):
+        expected = bz.uncertainty.monte_carlo_probabilities(model, images, 1)[0].numpy()
+        np.testing.assert_allclose(
+            bz.uncertainty.monte_carlo_probabilities(head, features, 1)[0].numpy(), expected,
+            rtol=1e-5, atol=1e-6)
+        # Deterministic passes: the error is the same for every T.
+        errors = gal_experiments.mc_errors_by_samples(model, images, labels, 3,
+                                                      features=features, head=head)
+    standard = gal_experiments.standard_dropout_error(model, images, labels)
+    np.testing.assert_allclose(errors, [standard] * 3)
+    # lenet-all samples from the dropout right after conv1.
+    prefix, head = gal_experiments.split_at_first_stochastic_layer(
+        bz.architectures.gal_lenet(dropout="all", num_train_examples=100))
+    assert prefix is not None and head.layers[0].name == "dropout_conv1"
