@@ -310,6 +310,9 @@ def _mc_against_standard(entry, max_samples):
     if below is None:
         return (f"{entry['label']}: the mean MC dropout error stays at or above standard "
                 f"dropout's up to T = {max_samples} ({last}).")
+    if all(value < standard for value in mean):
+        return (f"{entry['label']}: the mean MC dropout error is below standard dropout's "
+                f"for every T from 1 to {max_samples} ({last}).")
     return (f"{entry['label']}: the mean MC dropout error first falls below standard "
             f"dropout's at T = {below} ({last}).")
 
@@ -524,7 +527,11 @@ def markdown_training_set_size(record):
         "lenet-ip (dropout after the hidden fully connected layer only) evaluated with "
         "standard dropout. Both curves of a subset train on the same images from the same "
         f"seed ({record['seed']}). The test set only plots the curves; nothing is selected "
-        "on it.",
+        f"on it. {iterations:,} iterations are "
+        + " and ".join(
+            f"{iterations * record['batch_size'] / subset['num_train_examples']:.0f} passes "
+            f"over the {subset['fraction']} subset" for subset in record["subsets"])
+        + ".",
         "",
     ]
     if iterations < record["default_iterations"]:
