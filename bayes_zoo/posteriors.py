@@ -56,6 +56,14 @@ class Posterior:
 # log(expm1(.)) finite.
 _MIN_STDDEV = 1e-6
 
+# Added to softplus(rho), which underflows to exactly 0 below rho ~ -104 in
+# float32 (KL = inf, NaN gradients). Any sigma above ~1e-13 absorbs it
+# exactly, so it changes nothing else and the gradient still flows.
+_SOFTPLUS_FLOOR = 1e-20
+
+# Upper bound of `MultiplicativeNormal`'s log_alpha (see its docstring).
+MAX_LOG_ALPHA = 8.0
+
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class MeanFieldNormal(Posterior):
@@ -96,7 +104,7 @@ class MeanFieldNormal(Posterior):
         }
 
     def stddev(self, variables):
-        return keras.ops.softplus(variables["rho"])
+        return keras.ops.softplus(variables["rho"]) + _SOFTPLUS_FLOOR
 
     def initialize_from(self, variables, weights, relative_stddev):
         weights = np.asarray(weights, dtype="float32")
@@ -119,10 +127,20 @@ class MultiplicativeNormal(Posterior):
     2015): each weight has a trainable mean `loc` and a trainable `log_alpha`,
     initialised to -10 as in the paper's appendix.
 
+    `log_alpha` is clipped to at most `MAX_LOG_ALPHA = 8` where the stddev is
+    computed: `exp` overflows float32 at 88.7 (a NaN KL) and the KL, which
+    grows as `alpha`, overflows well before. At 8, `sigma ~ 55 |mu|` (a
+    Gaussian dropout rate `alpha / (1 + alpha)` above 0.9996): the weight is
+    already noise, pruned from `log_alpha > 3` on (Molchanov et al., 2017).
+    A `log_alpha` variable above 8 gets no gradient through the stddev, so
+    it stays where it is and acts as 8. There is no lower clip:
+    below about -23 the stddev floor of 1e-6 dominates and all stays finite.
+
     Args:
         loc_initializer: initializer of the posterior means, `N(0, 0.1)` by
             default.
-        log_alpha_init: float, the initial value of every `log_alpha`.
+        log_alpha_init: finite float at most `MAX_LOG_ALPHA` (8), the initial
+            value of every `log_alpha`.
 
     Example:
 
@@ -134,7 +152,15 @@ class MultiplicativeNormal(Posterior):
         self.loc_initializer = keras.initializers.get(
             loc_initializer or keras.initializers.RandomNormal(0.0, 0.1)
         )
-        self.log_alpha_init = float(log_alpha_init)
+        log_alpha_init = float(log_alpha_init)
+        if not np.isfinite(log_alpha_init) or log_alpha_init > MAX_LOG_ALPHA:
+            raise ValueError(
+                "Argument `log_alpha_init` must be a finite number at most "
+                f"{MAX_LOG_ALPHA} (alpha = sigma^2 / mu^2 above e^{MAX_LOG_ALPHA:g} "
+                "makes the weight pure noise and overflows the KL). Fix: pass e.g. "
+                f"the paper's -10.0. Received: log_alpha_init={log_alpha_init}"
+            )
+        self.log_alpha_init = log_alpha_init
 
     def add_variables(self, layer, name, shape):
         return {
@@ -149,17 +175,25 @@ class MultiplicativeNormal(Posterior):
         }
 
     def stddev(self, variables):
-        variance = keras.ops.exp(variables["log_alpha"]) * keras.ops.square(variables["loc"])
+        log_alpha = keras.ops.minimum(variables["log_alpha"], MAX_LOG_ALPHA)
+        variance = keras.ops.exp(log_alpha) * keras.ops.square(variables["loc"])
         # The floor keeps the KL finite for a weight whose mean is exactly
         # zero (a pruned weight): sigma = sqrt(alpha) * |mu| would be zero.
         return keras.ops.sqrt(variance + _MIN_STDDEV**2)
 
     def initialize_from(self, variables, weights, relative_stddev):
+        log_alpha = 2.0 * np.log(relative_stddev)
+        if log_alpha > MAX_LOG_ALPHA:
+            # Above the clip, log_alpha would start with no gradient.
+            raise ValueError(
+                "Argument `relative_stddev` must be at most "
+                f"e^{MAX_LOG_ALPHA / 2:g} = {np.exp(MAX_LOG_ALPHA / 2):.1f} for a "
+                "MultiplicativeNormal posterior (log_alpha = 2 log(relative_stddev) is "
+                f"at most {MAX_LOG_ALPHA}). Received: relative_stddev={relative_stddev}"
+            )
         weights = np.asarray(weights, dtype="float32")
         variables["loc"].assign(weights)
-        variables["log_alpha"].assign(
-            np.full(weights.shape, 2.0 * np.log(relative_stddev), dtype="float32")
-        )
+        variables["log_alpha"].assign(np.full(weights.shape, log_alpha, dtype="float32"))
 
     def get_config(self):
         return {
