@@ -76,6 +76,41 @@ class BaseVariationalConv(BaseVariational):
                 f"The channel dimension of the inputs of {type(self).__name__} "
                 f"must be known. Received: input_shape={tuple(input_shape)}"
             )
+        self.check_output_size(input_shape)
+
+    def spatial_sizes(self, input_shape):
+        """The input's spatial sizes (None where unknown)."""
+        if self.data_format == "channels_last":
+            return tuple(input_shape[1:-1])
+        return tuple(input_shape[2:])
+
+    def check_output_size(self, input_shape):
+        """Raises ValueError where a known spatial size leaves no output.
+
+        Checked in `build`, as `keras.layers.Conv2D` does: the backend would
+        otherwise fail (or, on some devices, return garbage) on the first
+        call. Unknown sizes are left to the call.
+        """
+        for axis, size in enumerate(self.spatial_sizes(input_shape)):
+            if size is None:
+                continue
+            kernel, dilation = self.kernel_size[axis], self.dilation_rate[axis]
+            stride = self.strides[axis]
+            effective_kernel = dilation * (kernel - 1) + 1
+            if self.padding == "valid":
+                output_size = (size - effective_kernel) // stride + 1
+            else:
+                output_size = -(-size // stride)
+            if output_size <= 0:
+                raise ValueError(
+                    f"{type(self).__name__} '{self.name}' leaves no output along "
+                    f"spatial axis {axis}: input size {size}, kernel size {kernel}, "
+                    f"dilation rate {dilation} (effective kernel size "
+                    f"{effective_kernel}), stride {stride}, padding "
+                    f"'{self.padding}' give an output size of {output_size}. Fix: "
+                    "use padding='same', a smaller kernel_size or dilation_rate, or "
+                    f"larger inputs. Received: input_shape={tuple(input_shape)}"
+                )
 
     def kernel_shape(self, input_shape):
         return self.kernel_size + (self.input_channels(input_shape), self.filters)
@@ -134,6 +169,13 @@ class BaseVariationalConvTranspose(BaseVariationalConv):
                 output_padding, rank, "output_padding", allow_zero=True
             )
         )
+
+    def check_output_size(self, input_shape):
+        """Accepts every input: a transposed convolution enlarges it.
+
+        Its output size, `(size - 1) * stride + effective kernel size` less
+        the padding, is positive for every positive input size.
+        """
 
     def kernel_shape(self, input_shape):
         return self.kernel_size + (self.filters, self.input_channels(input_shape))
