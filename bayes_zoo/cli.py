@@ -23,8 +23,6 @@ import os
 import shlex
 import sys
 
-import keras
-
 from bayes_zoo import data
 from bayes_zoo import demo
 from bayes_zoo import evaluation
@@ -198,7 +196,8 @@ def _evaluation_target(args):
         dataset = trained.get("dataset") or (card.dataset if card else None)
         # Evaluation and export train nothing: no optimizer to build (and no
         # warning that a `save_for_inference` file holds no state for it).
-        return keras.models.load_model(target, compile=False), target, target, card, dataset
+        model = zoo.load_file(target, compile=False, card=card)
+        return model, target, target, card, dataset
     card = zoo.card(target)
     return zoo.load(card, compile=False), card.name, zoo.model_path(card), card, card.dataset
 

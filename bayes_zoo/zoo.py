@@ -32,6 +32,8 @@ import os
 import re
 import tomllib
 import warnings
+import zipfile
+import zlib
 
 import keras
 
@@ -843,6 +845,8 @@ def load(name, root=None, compile=True):
         ValueError: an unknown card.
         FileNotFoundError: the model was not trained yet; the message gives
             the command that trains it.
+        ValueError: the model file exists but is not a readable `.keras`
+            archive (truncated or overwritten); see `load_file`.
 
     Example:
 
@@ -860,11 +864,83 @@ def load(name, root=None, compile=True):
             f"Zoo model {zoo_card.name!r} is not trained: no file {path}. "
             f"Fix: run `{_train_command(zoo_card)}`, which writes it."
         )
-    with warnings.catch_warnings():
-        # Compiling builds a fresh optimizer, and a `save_for_inference` file
-        # holds no state for it: Keras warns of that, which is the point.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        return keras.models.load_model(path, compile=compile)
+    return load_file(path, compile=compile, card=zoo_card)
+
+
+# The members every `.keras` archive that `model.save` writes holds.
+_KERAS_ARCHIVE_MEMBERS = ("config.json", "model.weights.h5")
+
+
+def _archive_problem(path):
+    """Why `path` is not a `.keras` archive, or None when it looks like one."""
+    if not zipfile.is_zipfile(path):
+        return "it is not a zip archive (a truncated download or copy, or another file)"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as error:
+        return f"its zip directory is damaged ({error})"
+    missing = [member for member in _KERAS_ARCHIVE_MEMBERS if member not in names]
+    if missing:
+        return f"it is a zip archive without {' and '.join(missing)}, not a `model.save` file"
+    return None
+
+
+def load_file(path, compile=True, card=None):
+    """Loads a `.keras` file, telling a corrupt file from a missing one.
+
+    Keras reports a truncated or overwritten `.keras` file as "File not
+    found"; this says that the file exists but is not a readable `.keras`
+    archive, and how to get a good copy back.
+
+    Args:
+        path: the `.keras` file, as written by `model.save` or
+            `save_for_inference`.
+        compile: bool, as in `keras.models.load_model`.
+        card: None, or the card (a name or a `Card`) whose training writes
+            the file: the message of a corrupt file then gives its
+            `bayes-zoo train` command.
+
+    Returns:
+        The `keras.Model`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file exists but is not a readable `.keras` archive.
+
+    Example:
+
+    >>> model = bz.zoo.load_file("runs/demo/model.keras", compile=False)
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No model file {path}. Fix: pass a .keras file written by `model.save`."
+        )
+    problem = _archive_problem(path)
+    if problem is None:
+        try:
+            with warnings.catch_warnings():
+                # Compiling builds a fresh optimizer, and a `save_for_inference`
+                # file holds no state for it: Keras warns of that, which is the
+                # point.
+                warnings.filterwarnings(
+                    "ignore", message="Skipping variable loading for optimizer"
+                )
+                return keras.models.load_model(path, compile=compile)
+        except (zipfile.BadZipFile, EOFError, zlib.error) as error:
+            # A member's bytes damaged behind an intact zip directory.
+            problem = f"a member of the zip archive is damaged ({error})"
+    retrain = (
+        f"`{_train_command(_as_card(card, None))}`"
+        if card is not None
+        else "`bayes-zoo train CARD` for the card that wrote it"
+    )
+    raise ValueError(
+        f"Model file {path} exists but is not a readable .keras archive: {problem}. "
+        f"Fix: restore a good copy (if git tracks it, `git checkout -- {path}`) "
+        f"or retrain it with {retrain}."
+    )
 
 
 def save_for_inference(model, path):
