@@ -116,6 +116,52 @@ class DataSplits:
     num_test_examples: int
     info: DatasetInfo
     source: str = ""
+    # `(initial_epoch, epochs, steps_per_epoch) -> (dataset, steps)`, set by
+    # `load_splits`; what `train_epochs` runs.
+    _train_epochs: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    def train_epochs(self, epochs, initial_epoch=0, steps_per_epoch=None):
+        """The training batches of epochs `initial_epoch .. epochs - 1`, for resumable runs.
+
+        `train` draws a new shuffling order (and augmentation) each time it is
+        iterated, so a fresh pipeline, as a resumed run builds, starts the
+        sequence again from the first epoch's. Here epoch `e` is shuffled and
+        augmented by stateless draws keyed on the loader's seed and `e`
+        alone: a run resumed at epoch `e` sees the batches an uninterrupted
+        run sees there. Epochs are 0-based, as Keras' `initial_epoch`.
+
+        Args:
+            epochs: int, the index of the epoch to stop before (the total, as
+                `fit`'s `epochs`).
+            initial_epoch: int >= 0, the first epoch to yield.
+            steps_per_epoch: positive int or None: yield at most this many
+                batches of each epoch (its first ones); None yields them all.
+
+        Returns:
+            `(dataset, steps)`: a `tf.data.Dataset` of the epochs' batches one
+            epoch after another, and the batches per epoch, for `fit`'s
+            `steps_per_epoch`.
+
+        Example:
+
+        >>> splits = bz.data.load_splits("digits", seed=0, augment=True)
+        >>> train, steps = splits.train_epochs(10, initial_epoch=3)
+        >>> model.fit(train, steps_per_epoch=steps, epochs=10, initial_epoch=3)
+        """
+        if self._train_epochs is None:
+            raise ValueError(
+                "This DataSplits was not made by bz.data.load_splits, so it cannot "
+                "rebuild its training epochs. Fix: make it with load_splits."
+            )
+        _check_int("epochs", epochs, 0)
+        _check_int("initial_epoch", initial_epoch, 0)
+        if steps_per_epoch is not None:
+            _check_int("steps_per_epoch", steps_per_epoch, 1)
+        if initial_epoch > epochs:
+            raise ValueError(
+                f"Argument `initial_epoch` must be at most `epochs`. Received: "
+                f"initial_epoch={initial_epoch}, epochs={epochs}")
+        return self._train_epochs(int(initial_epoch), int(epochs), steps_per_epoch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -718,6 +764,48 @@ def _pipeline(images, labels, spec, image_size, batch_size, shuffle, augment, se
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def _epochs_pipeline(images, labels, spec, image_size, batch_size, shuffle, augment, seed,
+                     initial_epoch, epochs, steps_per_epoch):
+    """`(dataset, steps)` of `DataSplits.train_epochs`: epoch `e` a function of `(seed, e)`.
+
+    Each epoch draws its order and its batches' augmentation seeds
+    statelessly from keys split off `(seed, e)`, so nothing iterated before
+    (an earlier epoch, an earlier run) changes it.
+    """
+    num_batches = -(-len(labels) // batch_size)
+    steps = num_batches if steps_per_epoch is None else min(steps_per_epoch, num_batches)
+    # Eager tensors, which the map below captures as inputs; NumPy arrays it
+    # would embed in its graph as constants.
+    images, labels = tf.constant(images), tf.constant(labels)
+
+    def epoch_batches(epoch):
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order_key, augment_key = tf.unstack(tf.random.experimental.stateless_split(key, num=2))
+        indices = tf.range(tf.shape(labels, out_type=tf.int64)[0])
+        if shuffle:
+            indices = tf.random.experimental.stateless_shuffle(indices, seed=order_key)
+        batch_seeds = tf.random.stateless_uniform(
+            [num_batches, 4], seed=augment_key, minval=None, maxval=None, dtype=tf.int64)
+        batches = tf.data.Dataset.from_tensor_slices(indices).batch(batch_size)
+        return tf.data.Dataset.zip(batches, tf.data.Dataset.from_tensor_slices(batch_seeds)).take(
+            steps)
+
+    def gather(indices, batch_seeds):
+        batch_images = _to_model_input(tf.gather(images, indices), spec, image_size)
+        if augment:
+            batch_images = _augment(batch_images, batch_seeds, spec.horizontal_flip)
+        return batch_images, tf.gather(labels, indices)
+
+    dataset = (
+        tf.data.Dataset.range(initial_epoch, epochs)
+        .flat_map(epoch_batches)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        # flat_map hides the length, which Keras' progress bar and checks use.
+        .apply(tf.data.experimental.assert_cardinality((epochs - initial_epoch) * steps))
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE), steps
+
+
 # ---------------------------------------------------------------------------
 # Argument checks.
 
@@ -784,6 +872,12 @@ def _check_batch_size(batch_size):
         raise ValueError(
             f"Argument `batch_size` must be a positive int. Received: batch_size={batch_size!r}"
         )
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(
+            f"Argument `{name}` must be an int >= {minimum}. Received: {name}={value!r}")
 
 
 def _check_split(split, validation_fraction):
@@ -871,6 +965,9 @@ def load_splits(
 
     Returns:
         A `DataSplits`; its `validation` is None when `validation_fraction=0`.
+        Its `train_epochs(epochs, initial_epoch)` gives the training pipeline
+        with each epoch's order and augmentation a function of the seed and
+        the epoch alone, for runs that resume.
 
     Example:
 
@@ -891,9 +988,15 @@ def load_splits(
         images, labels = arrays[split]
         return _pipeline(images, labels, spec, size, batch_size, shuffle_split, augment_split, seed)
 
+    shuffle_train = True if shuffle is None else shuffle
+
+    def train_epochs(initial_epoch, epochs, steps_per_epoch):
+        return _epochs_pipeline(*arrays["train"], spec, size, batch_size, shuffle_train, augment,
+                                seed, initial_epoch, epochs, steps_per_epoch)
+
     num_validation = len(arrays["validation"][1])
     return DataSplits(
-        train=pipeline("train", True if shuffle is None else shuffle, augment),
+        train=pipeline("train", shuffle_train, augment),
         validation=pipeline("validation", False, False) if num_validation else None,
         test=pipeline("test", False, False),
         num_train_examples=len(arrays["train"][1]),
@@ -901,6 +1004,7 @@ def load_splits(
         num_test_examples=len(arrays["test"][1]),
         info=dataset_info(name, size),
         source=source.description,
+        _train_epochs=train_epochs,
     )
 
 

@@ -432,3 +432,60 @@ def test_corrupt_cifar_pickle_and_image(tmp_path):
     os.makedirs(tmp_path / "tree" / "train" / "unicorn")
     with pytest.raises(ValueError, match="unicorn.*not one of its classes"):
         data.load_arrays("cifar10", "train", data_dir=tmp_path / "tree")
+
+
+def test_train_epochs_are_a_function_of_the_seed_and_the_epoch():
+    splits = data.load_splits("digits", batch_size=300, augment=True, image_size=(12, 12))
+
+    def epochs(initial_epoch, count, splits=splits, **kwargs):
+        dataset, steps = splits.train_epochs(count, initial_epoch=initial_epoch, **kwargs)
+        batches = [(images.numpy(), labels.numpy()) for images, labels in dataset]
+        assert len(batches) == (count - initial_epoch) * steps == dataset.cardinality()
+        return [batches[i:i + steps] for i in range(0, len(batches), steps)]
+
+    def concatenated(epoch):
+        return [np.concatenate(arrays) for arrays in zip(*epoch)]
+
+    full = epochs(0, 3)
+    assert len(full[0]) == 5  # ceil(1,294 / 300)
+    # A run resumed at epoch 2 sees what an uninterrupted run sees there.
+    for expected, actual in zip(full[2], epochs(2, 3)[0]):
+        np.testing.assert_array_equal(actual[0], expected[0])
+        np.testing.assert_array_equal(actual[1], expected[1])
+    plain, plain_labels = data.load_arrays("digits", "train", image_size=(12, 12))
+    orders = []
+    for epoch in full:
+        # Each epoch is every training example once, in an order of its own.
+        labels = concatenated(epoch)[1]
+        np.testing.assert_array_equal(np.sort(labels), np.sort(plain_labels))
+        orders.append(labels)
+    assert not np.array_equal(orders[0], orders[1])
+    # Another seed, another order; a cap keeps the first batches of each epoch.
+    other = data.load_splits("digits", batch_size=300, augment=True, image_size=(12, 12), seed=1)
+    assert not np.array_equal(concatenated(epochs(0, 1, splits=other)[0])[1], orders[0])
+    capped = epochs(1, 3, steps_per_epoch=2)
+    for epoch, expected in zip(capped, full[1:]):
+        assert len(epoch) == 2
+        np.testing.assert_array_equal(epoch[1][1], expected[1][1])
+    # shuffle=False keeps the split's order; each epoch has augmentation of its own.
+    unshuffled = data.load_splits("digits", batch_size=300, image_size=(12, 12), shuffle=False,
+                                  augment=True)
+    augmented = []
+    for epoch in epochs(0, 2, splits=unshuffled):
+        images, labels = concatenated(epoch)
+        np.testing.assert_array_equal(labels, plain_labels)
+        assert images.shape == plain.shape and not np.array_equal(images, plain)
+        augmented.append(images)
+    assert not np.array_equal(augmented[0], augmented[1])
+    np.testing.assert_array_equal(concatenated(epochs(1, 2, splits=unshuffled)[0])[0],
+                                  augmented[1])
+
+
+def test_train_epochs_arguments_are_checked():
+    splits = data.load_splits("digits", batch_size=300)
+    with pytest.raises(ValueError, match="`initial_epoch` must be at most `epochs`"):
+        splits.train_epochs(2, initial_epoch=3)
+    with pytest.raises(ValueError, match="`steps_per_epoch` must be an int >= 1"):
+        splits.train_epochs(2, steps_per_epoch=0)
+    with pytest.raises(ValueError, match="`epochs` must be an int >= 0"):
+        splits.train_epochs(1.5)
