@@ -1,4 +1,6 @@
-"""Training callbacks: KL-weight schedules."""
+"""Training callbacks: KL-weight schedules, divergence checks, posterior records."""
+
+import warnings
 
 import keras
 import numpy as np
@@ -237,3 +239,178 @@ class PosteriorStddevRecorder(keras.callbacks.Callback):
                 name = f"{layer.name} kernel[{','.join(str(i) for i in index)}]"
                 self.means.setdefault(name, []).append(float(mean))
                 self.history.setdefault(name, []).append(float(stddev))
+
+
+# What to try when a run diverges, unless the caller knows better (the
+# trainer names the card's settings).
+DIVERGENCE_ADVICE = (
+    "Try a lower learning rate, or a smaller weight of the KL term (a "
+    "KLWeightSchedule warm-up such as 'soenderby')."
+)
+
+
+class TrainingDivergedError(ValueError):
+    """Training reached a non-finite loss or non-finite weights.
+
+    A `ValueError`, so that `bayes-zoo train` reports it in one line.
+
+    Args:
+        message: str, what diverged, where, and what to try.
+        epoch: int, the 1-based epoch in which it happened.
+        batch: int or None, the 1-based batch of that epoch, None when it was
+            found at the end of the epoch.
+
+    Example:
+
+    >>> try:
+    ...     model.fit(train_ds, epochs=10, callbacks=[bz.callbacks.RaiseOnNonFiniteLoss()])
+    ... except bz.callbacks.TrainingDivergedError as error:
+    ...     print(error.epoch, error.batch)
+    """
+
+    def __init__(self, message, epoch, batch=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.batch = batch
+
+
+def _non_finite(logs):
+    """The names of the numeric logged values that are NaN or infinite."""
+    names = []
+    for name, value in (logs or {}).items():
+        value = np.asarray(value)
+        if np.issubdtype(value.dtype, np.number) and not np.all(np.isfinite(value)):
+            names.append(name)
+    return names
+
+
+class RaiseOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `fit` at the first non-finite logged value with a `TrainingDivergedError`.
+
+    Keras' `TerminateOnNaN` stops quietly, leaving NaN weights behind, and
+    the run fails later with a puzzling error. This callback checks the logs
+    of every training batch (the loss, and the NLL and KL of
+    `bz.training.BayesianModel`) and, at each epoch's end, the epoch's logs
+    (the validation values), and raises one error naming the epoch and batch
+    and saying what to try. Callbacks placed after it, such as a checkpoint,
+    never see a diverged epoch's end.
+
+    Args:
+        advice: str, the sentence of the error saying what to try.
+
+    Example:
+
+    >>> model.fit(train_ds, epochs=10,
+    ...           callbacks=[bz.callbacks.RaiseOnNonFiniteLoss(), checkpoint])
+    """
+
+    def __init__(self, advice=DIVERGENCE_ADVICE):
+        super().__init__()
+        self.advice = advice
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = _non_finite(logs)
+        if bad:
+            steps = (self.params or {}).get("steps")
+            of = f" of {steps}" if steps else ""
+            values = ", ".join(f"{name}={float(np.asarray(logs[name])):g}" for name in bad)
+            raise TrainingDivergedError(
+                f"Training diverged at epoch {self._epoch + 1}, batch {batch + 1}{of}: "
+                f"{values}. Training stopped there. {self.advice}",
+                epoch=self._epoch + 1, batch=batch + 1,
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        bad = _non_finite(logs)
+        if bad:
+            values = ", ".join(f"{name}={float(np.asarray(logs[name])):g}" for name in bad)
+            raise TrainingDivergedError(
+                f"Training diverged in epoch {epoch + 1}: at its end {values}. Training "
+                f"stopped there. {self.advice}",
+                epoch=epoch + 1,
+            )
+
+
+def _readable(value):
+    """13852.4 as "13,852", 0.01234 as "0.0123"."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+class WarnOnKLGrowth(keras.callbacks.Callback):
+    """Warns, once, when the KL term balloons while the accuracy stays at chance.
+
+    A learning rate too large for a variational network can show no NaN at
+    all: the posteriors drift away from the prior, the logged `kl` grows by
+    orders of magnitude epoch after epoch, and the network never learns.
+    This callback compares each epoch's logged `kl` (as
+    `bz.training.BayesianModel` logs it) with the first epoch's of the `fit`
+    call, and warns when it grew `factor` times while the training accuracy
+    is at most chance (`1 / num_classes`) plus `margin`. Logs without `kl` or
+    the accuracy are ignored.
+
+    Args:
+        num_classes: int >= 2, or None for the width of the model's output.
+        factor: float > 1, the growth of `kl` that counts as ballooning.
+        margin: float >= 0, how far above chance the accuracy may be and
+            still count as chance.
+        accuracy: str, the logged accuracy's name.
+        advice: str, the sentence of the warning saying what to try.
+
+    Attributes:
+        warned: bool, whether it has warned.
+
+    Example:
+
+    >>> model.fit(train_ds, epochs=10, callbacks=[bz.callbacks.WarnOnKLGrowth(num_classes=10)])
+    """
+
+    def __init__(self, num_classes=None, factor=10.0, margin=0.05, accuracy="accuracy",
+                 advice=DIVERGENCE_ADVICE):
+        super().__init__()
+        if num_classes is not None and (
+            isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
+        ):
+            raise ValueError(
+                "Argument `num_classes` must be None or an int >= 2. "
+                f"Received: num_classes={num_classes!r}"
+            )
+        if not factor > 1:
+            raise ValueError(f"Argument `factor` must be greater than 1. Received: factor={factor}")
+        if not margin >= 0:
+            raise ValueError(f"Argument `margin` must be >= 0. Received: margin={margin}")
+        self.num_classes = num_classes
+        self.factor = float(factor)
+        self.margin = float(margin)
+        self.accuracy = accuracy
+        self.advice = advice
+        self.warned = False
+        self._first = None
+        self._chance = None
+
+    def on_train_begin(self, logs=None):
+        self._first = None
+        self._chance = 1.0 / (self.num_classes or int(self.model.output_shape[-1]))
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.warned or "kl" not in logs or self.accuracy not in logs:
+            return
+        kl, accuracy = float(logs["kl"]), float(logs[self.accuracy])
+        if self._first is None:
+            self._first = (epoch, kl)
+            return
+        first_epoch, first_kl = self._first
+        chance = self._chance
+        if first_kl > 0 and kl >= self.factor * first_kl and accuracy <= chance + self.margin:
+            self.warned = True
+            warnings.warn(
+                f"The KL term grew {kl / first_kl:.0f}-fold, from {_readable(first_kl)} in "
+                f"epoch {first_epoch + 1} to {_readable(kl)} in epoch {epoch + 1}, while the "
+                f"training {self.accuracy} stayed at chance ({accuracy:.1%}; chance is "
+                f"{chance:.1%}): the posteriors drift instead of learning. {self.advice}",
+                stacklevel=2,
+            )

@@ -1,4 +1,6 @@
-"""KL-weight schedules."""
+"""Training callbacks: KL-weight schedules, divergence checks."""
+
+import warnings
 
 import keras
 import numpy as np
@@ -71,3 +73,108 @@ def test_schedule_needs_the_number_of_batches():
     dataset = dataset.filter(lambda x, y: True)  # unknown cardinality
     with pytest.raises(ValueError, match="steps_per_epoch"):
         model.fit(dataset, epochs=1, verbose=0, callbacks=[bz.callbacks.KLWeightSchedule("blundell")])
+
+
+# ---------------------------------------------------------------------------
+# Divergence: non-finite losses, a ballooning KL.
+
+
+def _tiny_classifier(num_classes=10):
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(num_classes)(inputs))
+
+
+def _epochs(callback, logs_per_epoch, model=None):
+    """Feeds `callback` the epoch logs of a fit, as Keras would."""
+    callback.set_model(model or _tiny_classifier())
+    callback.on_train_begin()
+    for epoch, logs in enumerate(logs_per_epoch):
+        callback.on_epoch_begin(epoch)
+        callback.on_epoch_end(epoch, logs)
+
+
+def test_raise_on_non_finite_loss_names_epoch_batch_and_advice():
+    callback = bz.callbacks.RaiseOnNonFiniteLoss()
+    callback.set_model(_tiny_classifier())
+    callback.set_params({"epochs": 3, "steps": 20})
+    callback.on_epoch_begin(0)
+    callback.on_train_batch_end(0, {"loss": 2.3, "kl": 0.5})
+    callback.on_epoch_end(0, {"loss": 2.3, "val_loss": 2.2})
+    callback.on_epoch_begin(1)
+    callback.on_train_batch_end(0, {"loss": 2.1, "kl": 0.5})
+    with pytest.raises(bz.callbacks.TrainingDivergedError,
+                       match=r"diverged at epoch 2, batch 2 of 20: loss=nan, kl=inf\. .*"
+                             r"lower learning rate") as caught:
+        callback.on_train_batch_end(1, {"loss": float("nan"), "kl": np.float32("inf"),
+                                        "accuracy": 0.1})
+    assert (caught.value.epoch, caught.value.batch) == (2, 2)
+    assert isinstance(caught.value, ValueError)
+    # A validation loss gone NaN is caught at the epoch's end.
+    with pytest.raises(bz.callbacks.TrainingDivergedError,
+                       match=r"in epoch 2: at its end val_loss=nan") as caught:
+        callback.on_epoch_end(1, {"loss": 2.0, "val_loss": float("nan")})
+    assert (caught.value.epoch, caught.value.batch) == (2, None)
+
+
+def test_raise_on_non_finite_loss_stops_fit_at_the_first_nan_batch():
+    model = _tiny_classifier(2)
+    model.compile(keras.optimizers.SGD(1e30), "mse")
+    x = np.full((64, 3), 1e10, "float32")
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(batch)
+
+    with pytest.raises(bz.callbacks.TrainingDivergedError, match="epoch 1, batch"):
+        model.fit(x, np.zeros((64, 2), "float32"), batch_size=8, epochs=3, verbose=0,
+                  callbacks=[bz.callbacks.RaiseOnNonFiniteLoss(), Record()])
+    # The batch that diverged reached no later callback.
+    assert len(seen) < 8
+
+
+def test_kl_growth_warning_fires_once_when_the_kl_balloons_at_chance():
+    callback = bz.callbacks.WarnOnKLGrowth()  # 10 classes, from the model
+    logs = [{"kl": 728.0, "accuracy": 0.10}, {"kl": 2900.0, "accuracy": 0.11},
+            {"kl": 13852.0, "accuracy": 0.09}, {"kl": 40000.0, "accuracy": 0.10}]
+    with pytest.warns(UserWarning, match=r"KL term grew 19-fold, from 728 in epoch 1 to "
+                                         r"13,852 in epoch 3.*at chance.*lower learning rate"):
+        _epochs(callback, logs)
+    assert callback.warned
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        callback.on_epoch_end(4, {"kl": 1e6, "accuracy": 0.1})  # once is enough
+
+
+@pytest.mark.parametrize("logs", [
+    # A healthy run: the KL settles while the network learns.
+    [{"kl": 700.0, "accuracy": 0.3}, {"kl": 300.0, "accuracy": 0.8}, {"kl": 250.0,
+                                                                      "accuracy": 0.9}],
+    # The KL grows tenfold but the network learns (a KL warm-up).
+    [{"kl": 10.0, "accuracy": 0.2}, {"kl": 100.0, "accuracy": 0.7}, {"kl": 200.0,
+                                                                     "accuracy": 0.9}],
+    # At chance, but the KL does not balloon.
+    [{"kl": 700.0, "accuracy": 0.1}, {"kl": 900.0, "accuracy": 0.1}, {"kl": 1200.0,
+                                                                      "accuracy": 0.1}],
+    # No KL logged (a frequentist model).
+    [{"loss": 2.3, "accuracy": 0.1}, {"loss": 9.0, "accuracy": 0.1}],
+])
+def test_kl_growth_warning_stays_quiet_otherwise(logs):
+    callback = bz.callbacks.WarnOnKLGrowth()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _epochs(callback, logs)
+    assert not callback.warned
+
+
+def test_kl_growth_warning_chance_follows_the_number_of_classes():
+    logs = [{"kl": 1.0, "accuracy": 0.5}, {"kl": 50.0, "accuracy": 0.52}]
+    with pytest.warns(UserWarning, match="chance is 50.0%"):
+        _epochs(bz.callbacks.WarnOnKLGrowth(num_classes=2), logs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _epochs(bz.callbacks.WarnOnKLGrowth(num_classes=10), logs)
+    with pytest.raises(ValueError, match="`factor`"):
+        bz.callbacks.WarnOnKLGrowth(factor=1.0)
+    with pytest.raises(ValueError, match="`num_classes`"):
+        bz.callbacks.WarnOnKLGrowth(num_classes=1)
