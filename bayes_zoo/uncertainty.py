@@ -27,11 +27,13 @@ result.probabilities, result.mutual_information, result.epistemic
 
 import dataclasses
 import math
+import warnings
 import weakref
 
 import numpy as np
 import tensorflow as tf
 
+from bayes_zoo.layers import noise
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.layers.stochastic_layer import posterior_mean
 from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
@@ -169,22 +171,24 @@ def _sampling_layers(model, estimators):
     ]
 
 
-def _draw_copies(model, images, num_copies, mode):
+def _draw_copies(model, images, num_copies, mode, seed):
     """[num_copies, N, C] probabilities from one model call on stacked copies.
 
     `num_copies` is a Python int, or a scalar tensor when no layer draws one
-    kernel per call (`set_weight_samples` needs a Python int).
+    kernel per call (`set_weight_samples` needs a Python int). Every draw of
+    the call derives from `seed` ([2] int32).
     """
     rank = images.shape.rank
     multiples = tf.concat([[num_copies], tf.ones([rank - 1], tf.int32)], axis=0)
     # Tiling (not repeating) keeps each copy contiguous: copy t is rows
     # t*N .. (t+1)*N - 1, the grouping `set_weight_samples` expects.
     stacked = tf.tile(images, multiples)
-    if isinstance(num_copies, int):
-        with stacked_weight_samples(model, num_copies):
+    with noise.call_seed(seed):
+        if isinstance(num_copies, int):
+            with stacked_weight_samples(model, num_copies):
+                outputs = model(stacked, training=False)
+        else:
             outputs = model(stacked, training=False)
-    else:
-        outputs = model(stacked, training=False)
     if not tf.is_tensor(outputs):
         raise ValueError(
             "predict_with_uncertainty needs a model with a single output tensor "
@@ -204,37 +208,47 @@ def _monte_carlo_function(model):
     model_ref = weakref.ref(model)
 
     @tf.function(reduce_retracing=True, autograph=False)
-    def draw(images, num_samples, mode, samples_per_call, switch_state):
+    def draw(images, num_samples, mode, samples_per_call, switch_state, seed):
         # `switch_state` (the layers' posterior-mean switches) is only part
         # of the trace key: flipping a switch must trace again.
         del switch_state
-        model = model_ref()
-        images = tf.convert_to_tensor(images)
-        if samples_per_call is None:
-            return _draw_copies(model, images, num_samples, mode)
-        # Memory is bounded by `samples_per_call` copies per model call; the
-        # loop stays in the graph, one call at a time (parallel iterations
-        # would hold several calls' activations at once).
-        num_calls = (num_samples + samples_per_call - 1) // samples_per_call
-        blocks = tf.TensorArray(tf.float32, size=num_calls)
-        _, blocks = tf.while_loop(
-            lambda i, blocks: i < num_calls,
-            lambda i, blocks: (
-                i + 1,
-                blocks.write(i, _draw_copies(model, images, samples_per_call, mode)),
-            ),
-            (tf.constant(0), blocks),
-            parallel_iterations=1,
-        )
-        return blocks.concat()[:num_samples]
+        return _monte_carlo_draws(model_ref(), images, num_samples, mode, samples_per_call, seed)
 
     return draw
+
+
+def _monte_carlo_draws(model, images, num_samples, mode, samples_per_call, seed):
+    """[num_samples, N, C] probabilities, in calls of `samples_per_call` copies."""
+    images = tf.convert_to_tensor(images)
+    if samples_per_call is None:
+        return _draw_copies(model, images, num_samples, mode, seed)
+    # Memory is bounded by `samples_per_call` copies per model call; the
+    # loop stays in the graph, one call at a time (parallel iterations
+    # would hold several calls' activations at once). The body is traced
+    # once: each call folds its index into the seed to draw its own noise.
+    num_calls = (num_samples + samples_per_call - 1) // samples_per_call
+    blocks = tf.TensorArray(tf.float32, size=num_calls)
+    _, blocks = tf.while_loop(
+        lambda i, blocks: i < num_calls,
+        lambda i, blocks: (
+            i + 1,
+            blocks.write(i, _draw_copies(
+                model, images, samples_per_call, mode,
+                tf.random.experimental.stateless_fold_in(seed, i),
+            )),
+        ),
+        (tf.constant(0), blocks),
+        parallel_iterations=1,
+    )
+    return blocks.concat()[:num_samples]
 
 
 _COMPILED = weakref.WeakKeyDictionary()
 
 
-def monte_carlo_probabilities(model, images, num_samples, mode="softmax", samples_per_call=None):
+def monte_carlo_probabilities(
+    model, images, num_samples, mode="softmax", samples_per_call=None, seed=None
+):
     """Draws `num_samples` predictive probabilities in one graph call.
 
     The batch is tiled `num_samples` times and the model runs once on the
@@ -262,6 +276,13 @@ def monte_carlo_probabilities(model, images, num_samples, mode="softmax", sample
             by their sum, as the reference implementation).
         samples_per_call: positive int or None; at most this many copies of
             the batch per model call. None: all T copies in one call.
+        seed: None, an int, or an int tensor of shape [] or [2]: the seed of
+            every draw of this call (`bayes_zoo.layers.noise.call_seed`); the
+            same seed gives the same draws. None: a fresh seed, from NumPy's
+            global generator when called eagerly (so
+            `keras.utils.set_random_seed` reproduces a run) and from the
+            operating system's entropy on every run inside a traced function
+            (a SavedModel signature).
 
     Returns:
         A float32 tensor [T, N, C] of probabilities.
@@ -306,10 +327,20 @@ def monte_carlo_probabilities(model, images, num_samples, mode="softmax", sample
     if not needs_static_copies:
         # A tensor, so that a new T does not trace the function again.
         num_samples = tf.cast(num_samples, tf.int32)
+    if seed is None:
+        seed = _fresh_seed() if tf.executing_eagerly() else noise.random_seed()
+    seed = noise.as_seed(seed)
     if model not in _COMPILED:
         _COMPILED[model] = _monte_carlo_function(model)
     switch_state = tuple(layer.use_posterior_mean for layer in stochastic_layers(model))
-    return _COMPILED[model](images, num_samples, mode, samples_per_call, switch_state)
+    return _COMPILED[model](images, num_samples, mode, samples_per_call, switch_state, seed)
+
+
+def _fresh_seed():
+    # NumPy's global generator: seeded from the operating system's entropy
+    # in every process, and by `keras.utils.set_random_seed`; its legacy
+    # functions hold a lock, so concurrent callers get different seeds.
+    return tf.constant(np.random.randint(0, 2**31 - 1, size=2), tf.int32)
 
 
 # --- input checks and batching --------------------------------------------
@@ -350,6 +381,7 @@ def _check_images(images, input_shape, dtype, first_index):
                     f"{input_shape}: axis {axis} has size {size}, expected {expected}. "
                     f"Received: shape={array.shape}"
                 )
+    given_integers = np.issubdtype(array.dtype, np.integer)
     array = array.astype(dtype, copy=False)
     finite = np.isfinite(array).reshape(len(array), -1).all(axis=1) if array.size else []
     if not np.all(finite):
@@ -358,14 +390,39 @@ def _check_images(images, input_shape, dtype, first_index):
             f"Argument `x` contains NaN or inf values in {len(bad)} example(s), "
             f"the first at index {first_index + bad[0]}"
         )
-    return array
+    return array, given_integers
 
 
-def _image_blocks(model, x, batch_size):
-    """Yields checked [n <= batch_size, ...] blocks of the images in `x`.
+# Values beyond this look like 0..255 pixels, not images scaled to [0, 1]
+# (standardised images stay within a few units of zero).
+_UNSCALED_THRESHOLD = 10.0
+_WARNED_UNSCALED = weakref.WeakSet()
 
-    `x` is an array or tensor, or a `tf.data.Dataset` of images or of
-    `(images, labels, ...)` tuples, batched or not.
+
+def _warn_if_unscaled(model, array, given_integers):
+    """Warns once per model when `array` looks like unscaled 0..255 pixels."""
+    if model in _WARNED_UNSCALED or not array.size:
+        return
+    largest = float(np.max(array))
+    if largest > _UNSCALED_THRESHOLD or (given_integers and largest > 1.0):
+        _WARNED_UNSCALED.add(model)
+        warnings.warn(
+            f"Argument `x` holds values up to {largest:g}"
+            f"{' (integers)' if given_integers else ''}; the zoo's models take images "
+            "scaled to [0, 1]. If this model was trained on [0, 1] inputs, divide by "
+            "255 first: unscaled inputs saturate its activations, and its predictions "
+            "and uncertainties are meaningless.",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _image_arrays(model, x, batch_size):
+    """Yields the images in `x` as checked NumPy blocks.
+
+    `x` is an array or tensor (one block), or a `tf.data.Dataset` of images
+    or of `(images, labels, ...)` tuples (a block per batch; unbatched
+    datasets are batched by `batch_size`).
     """
     input_shape, dtype = _model_input_spec(model)
     if isinstance(x, tf.data.Dataset):
@@ -385,12 +442,39 @@ def _image_blocks(model, x, batch_size):
         blocks = iter([x])
     start = 0
     for block in blocks:
-        array = _check_images(block, input_shape, dtype, start)
-        for offset in range(0, len(array), batch_size):
-            yield tf.convert_to_tensor(array[offset : offset + batch_size])
+        array, given_integers = _check_images(block, input_shape, dtype, start)
+        _warn_if_unscaled(model, array, given_integers)
+        yield array
         start += len(array)
     if start == 0:
         raise ValueError("Argument `x` holds no examples.")
+
+
+def _split(array, size):
+    for offset in range(0, len(array), size):
+        yield tf.convert_to_tensor(array[offset : offset + size])
+
+
+# The default memory bound of `predict_with_uncertainty`: at most this many
+# input values (32 MiB of float32) in one model call. The activations of a
+# call grow in proportion (a few tens of values per input value for the
+# zoo's CNNs), so any `num_samples` runs in bounded memory.
+DEFAULT_CHUNK_VALUES = 2**23
+
+
+def default_chunk_size(image_shape):
+    """The images (examples x samples) one model call holds by default.
+
+    `DEFAULT_CHUNK_VALUES` input values per call: 8,192 images of 32x32x1
+    (MNIST), 2,730 of 32x32x3 (CIFAR), at least 1.
+
+    Example:
+
+    >>> bz.uncertainty.default_chunk_size((32, 32, 3))
+    2730
+    """
+    values = int(np.prod([size for size in image_shape if size is not None], dtype=np.int64))
+    return max(1, DEFAULT_CHUNK_VALUES // max(1, values))
 
 
 # --- the public entry points ----------------------------------------------
@@ -404,32 +488,44 @@ def predict_with_uncertainty(
     mode="softmax",
     chunk_size=None,
     keep_samples=False,
+    seed=None,
 ):
     """Monte Carlo prediction with its uncertainty decompositions.
 
-    Every batch is one graph call that draws all `num_samples` samples at
-    once (see `monte_carlo_probabilities`); `chunk_size` bounds the number of
-    images (examples x samples) one model call sees.
+    Every batch is one graph call that draws all `num_samples` samples (see
+    `monte_carlo_probabilities`), in model calls of at most `chunk_size`
+    images (examples x samples) each, so that memory stays bounded whatever
+    `num_samples` is.
 
     Works for local reparameterization, Reparameterization ("bbb") and
     flipout models, MC-dropout models, and frequentist models (all samples
     equal, epistemic parts zero up to float rounding). Inside `bz.layers.posterior_mean(model)`
     every sample is the posterior-mean prediction.
 
+    Every call draws fresh noise; `seed` (or `keras.utils.set_random_seed`
+    before the call) reproduces it. The noise never depends on the seeds
+    saved in a model file, so two processes that load one model draw
+    different noise unless they are seeded.
+
     Args:
         model: a Keras model with one input and one output (the logits).
         x: images as a NumPy array or tensor [N, ...] matching the model's
-            input (float; integers are cast as they are, not rescaled), or a
-            `tf.data.Dataset` of images or `(images, labels)` tuples, batched
-            or not.
+            input (float; integers are cast as they are, not rescaled: a
+            warning says so when values look like unscaled 0..255 pixels),
+            or a `tf.data.Dataset` of images or `(images, labels)` tuples,
+            batched or not.
         num_samples: positive int, the number of Monte Carlo draws T.
         batch_size: positive int, the examples per graph call (larger dataset
             batches are split).
         mode: `"softmax"`, or `"normalized"` (softplus of the outputs divided
             by their sum, as the reference implementation).
         chunk_size: positive int or None, the most images (examples x
-            samples) in one model call. None: `batch_size * num_samples`.
+            samples) in one model call. None: `default_chunk_size` of the
+            image shape (`DEFAULT_CHUNK_VALUES` = 2**23 input values, 32 MiB
+            of float32 input, per call).
         keep_samples: bool, also return the [T, N, C] draws.
+        seed: None or an int: the same int gives the same result. None draws
+            the seed from NumPy's global generator.
 
     Returns:
         An `UncertaintyResult` of NumPy arrays.
@@ -442,19 +538,27 @@ def predict_with_uncertainty(
     _check_positive_int("num_samples", num_samples)
     _check_positive_int("batch_size", batch_size)
     _check_mode(mode)
-    if chunk_size is None:
-        examples_per_call, samples_per_call = batch_size, None
-    else:
+    if chunk_size is not None:
         _check_positive_int("chunk_size", chunk_size)
-        examples_per_call = min(batch_size, chunk_size)
-        samples_per_call = max(1, chunk_size // examples_per_call)
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+    ):
+        raise ValueError(f"Argument `seed` must be an int or None. Received: seed={seed!r}")
+    base_seed = _fresh_seed() if seed is None else noise.as_seed(int(seed))
     parts = []
-    for images in _image_blocks(model, x, examples_per_call):
-        samples = monte_carlo_probabilities(model, images, num_samples, mode, samples_per_call)
-        part = {name: value.numpy() for name, value in decompose(samples).items()}
-        if keep_samples:
-            part["sample_probabilities"] = samples.numpy()
-        parts.append(part)
+    for array in _image_arrays(model, x, batch_size):
+        chunk = chunk_size or default_chunk_size(array.shape[1:])
+        examples_per_call = min(batch_size, chunk)
+        samples_per_call = max(1, chunk // examples_per_call)
+        for images in _split(array, examples_per_call):
+            block_seed = tf.random.experimental.stateless_fold_in(base_seed, len(parts))
+            samples = monte_carlo_probabilities(
+                model, images, num_samples, mode, samples_per_call, block_seed
+            )
+            part = {name: value.numpy() for name, value in decompose(samples).items()}
+            if keep_samples:
+                part["sample_probabilities"] = samples.numpy()
+            parts.append(part)
     return UncertaintyResult(
         **{
             name: np.concatenate(
@@ -491,7 +595,8 @@ def posterior_mean_predict(model, x, batch_size=128, mode="softmax"):
         return np.concatenate(
             [
                 monte_carlo_probabilities(model, images, 1, mode)[0].numpy()
-                for images in _image_blocks(model, x, batch_size)
+                for array in _image_arrays(model, x, batch_size)
+                for images in _split(array, batch_size)
             ],
             axis=0,
         )

@@ -4,6 +4,7 @@ Names follow `tfp.layers`, whose layers only work with tf-keras: code written
 for `tfp.layers.Convolution2DFlipout` moves here by changing the import.
 """
 
+from bayes_zoo.layers import noise
 from bayes_zoo.layers.base_variational import ESTIMATORS
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.layers.conv1d import Conv1DFlipout

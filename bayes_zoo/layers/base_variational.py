@@ -19,11 +19,15 @@ inference):
   random signs.
 """
 
+import math
+import numbers
+
 import keras
 import tensorflow_probability as tfp
 
 from bayes_zoo import posteriors as posteriors_lib
 from bayes_zoo import priors as priors_lib
+from bayes_zoo.layers import noise
 from bayes_zoo.layers.stochastic_layer import StochasticLayer
 
 tfd = tfp.distributions
@@ -54,7 +58,11 @@ class BaseVariational(StochasticLayer):
             KLWeightSchedule` changes it during training.
         use_posterior_mean: bool, use the posterior means instead of sampling.
             See `bayes_zoo.layers.posterior_mean`.
-        seed: int or None, seed of the layer's noise.
+        seed: int or None, seed of the layer's own noise stream (used by
+            `fit` and plain calls; Monte Carlo prediction and exports draw
+            from a per-call seed, see `bayes_zoo.layers.noise`). None: drawn
+            from Python's `random`, which `keras.utils.set_random_seed`
+            seeds.
         **kwargs: base layer keyword arguments, such as `name`.
     """
 
@@ -88,10 +96,14 @@ class BaseVariational(StochasticLayer):
                 f"Unknown argument `estimator`: expected one of {ESTIMATORS}. "
                 f"Received: estimator={estimator!r}"
             )
-        if not kl_weight >= 0:
+        if (
+            isinstance(kl_weight, bool)
+            or not isinstance(kl_weight, numbers.Real)
+            or not 0 <= kl_weight < math.inf
+        ):
             raise ValueError(
-                "Argument `kl_weight` must be a non-negative number. "
-                f"Received: kl_weight={kl_weight}"
+                "Argument `kl_weight` must be a finite non-negative number. "
+                f"Received: kl_weight={kl_weight!r}"
             )
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
@@ -168,7 +180,7 @@ class BaseVariational(StochasticLayer):
     # --- forward pass -----------------------------------------------------
 
     def _noise(self, shape, dtype):
-        return keras.random.normal(shape, dtype=dtype, seed=self.seed_generator)
+        return noise.normal(shape, dtype, self.seed_generator)
 
     def _add_bias(self, outputs, bias):
         if self.channel_axis() == -1:
@@ -270,8 +282,7 @@ class BaseVariational(StochasticLayer):
         sign_shape = [
             shape[i] if i in (0, axis) else 1 for i in range(len(reference.shape))
         ]
-        bits = keras.random.randint(sign_shape, 0, 2, seed=self.seed_generator)
-        return keras.ops.cast(2 * bits - 1, dtype)
+        return noise.signs(sign_shape, dtype, self.seed_generator)
 
     def _flipout(self, inputs, kernel_q, bias_q):
         kernel_delta = self._draw(tfd.Normal(keras.ops.zeros_like(kernel_q.loc), kernel_q.scale))

@@ -4,8 +4,11 @@ Gal & Ghahramani (2016) read dropout as Bernoulli variational inference;
 averaging T stochastic passes approximates the predictive distribution.
 """
 
+import numbers
+
 import keras
 
+from bayes_zoo.layers import noise
 from bayes_zoo.layers.stochastic_layer import StochasticLayer
 
 
@@ -21,7 +24,8 @@ class _BaseMCDropout(StochasticLayer):
 
     def __init__(self, rate, seed=None, use_posterior_mean=False, **kwargs):
         super().__init__(use_posterior_mean=use_posterior_mean, **kwargs)
-        if not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+        # numbers.Real admits NumPy scalars (np.float32(0.5)) as well.
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0.0 <= rate < 1.0:
             raise ValueError(
                 f"Argument `rate` must be a number in [0, 1). Received: rate={rate!r}"
             )
@@ -35,12 +39,7 @@ class _BaseMCDropout(StochasticLayer):
     def call(self, inputs):
         if self.use_posterior_mean or self.rate == 0.0:
             return inputs
-        return keras.random.dropout(
-            inputs,
-            self.rate,
-            noise_shape=self.noise_shape(inputs),
-            seed=self.seed_generator,
-        )
+        return noise.dropout(inputs, self.rate, self.noise_shape(inputs), self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape
