@@ -30,14 +30,25 @@ output `f` times larger, any input size):
 (`bz.super_resolution.monte_carlo_super_resolution` takes a static number of
 samples, so a super-resolution export has no `predict_with_uncertainty`.)
 
+Noise: every request to a signature that samples draws its own noise, seeded
+from the operating system's entropy when it runs, so that two processes (or
+replicas) that load one export, and concurrent requests to one, never share
+draws. Each such signature has a twin named `<signature>_seeded`
+(`serving_default_seeded`, `predict_with_uncertainty_seeded`, and
+`discriminate_seeded` for a GAN) with one more input, `seed` int64 [], whose
+draws a given seed reproduces. (A signature cannot have an optional input:
+TensorFlow Serving and `tf.saved_model.load` feed every input a signature
+declares.)
+
 Inputs are checked inside the graph, because TensorFlow Serving does not
 check request shapes against the signature: a request that breaks the
 contract fails with an `InvalidArgumentError` whose message says what
 was expected and what was received, e.g. "Input `images` must be float32
 [batch, 32, 32, 1]: 32x32 pixels. Received shape: [2 28 28 1]" (or "...:
-rank 4. ...", "...: 1 channel(s). ...", "Input `num_samples` (the number
-of Monte Carlo samples) must be >= 1. Received: 0", "... must be a scalar.
-...").
+rank 4. ...", "...: 1 channel(s). ...", "Input `images` contains NaN or inf
+values in 1 example(s), the first at index 0", "Input `num_samples` (the
+number of Monte Carlo samples) must be >= 1. Received: 0", "... must be a
+scalar. ...").
 
 TensorFlow Serving's layout is `BASE/MODEL_NAME/VERSION/` plus
 `BASE/models.config` listing every model under `BASE`:
@@ -50,6 +61,7 @@ bz.export.export_for_serving(model, "saved_models", "lenet5_lrt_mnist")  # next 
 ```
 """
 
+import numbers
 import os
 import shutil
 
@@ -58,6 +70,7 @@ import tensorflow as tf
 
 from bayes_zoo.architectures.dcgan import BayesianDCGAN
 from bayes_zoo.architectures.dcgan import discriminator_uncertainty
+from bayes_zoo.layers import noise
 from bayes_zoo.layers.stochastic_layer import posterior_mean
 from bayes_zoo.uncertainty import MODES
 from bayes_zoo.uncertainty import decompose
@@ -66,8 +79,18 @@ from bayes_zoo.uncertainty import monte_carlo_probabilities
 SERVING_DEFAULT = "serving_default"
 PREDICT_WITH_UNCERTAINTY = "predict_with_uncertainty"
 POSTERIOR_MEAN = "posterior_mean"
-CLASSIFICATION_SIGNATURES = (SERVING_DEFAULT, PREDICT_WITH_UNCERTAINTY, POSTERIOR_MEAN)
-SUPER_RESOLUTION_SIGNATURES = (SERVING_DEFAULT, POSTERIOR_MEAN)
+# Every signature that draws noise has a twin with this suffix and one more
+# input, `seed` (int64 []), that makes its draws reproducible.
+SEEDED_SUFFIX = "_seeded"
+CLASSIFICATION_SIGNATURES = (
+    SERVING_DEFAULT,
+    SERVING_DEFAULT + SEEDED_SUFFIX,
+    PREDICT_WITH_UNCERTAINTY,
+    PREDICT_WITH_UNCERTAINTY + SEEDED_SUFFIX,
+    POSTERIOR_MEAN,
+)
+SUPER_RESOLUTION_SIGNATURES = (SERVING_DEFAULT, SERVING_DEFAULT + SEEDED_SUFFIX, POSTERIOR_MEAN)
+
 # The outputs of serving_default and predict_with_uncertainty (the latter
 # adds `sample_probabilities`), in `decompose`'s order.
 OUTPUTS = (
@@ -110,8 +133,29 @@ def _rank_is(shape, rank):
     return tf.logical_and(padded[rank - 1] >= 0, padded[rank] < 0)
 
 
+def _check_finite(tensor, name):
+    """`tensor` [N, ...] after an in-graph check that every value is finite.
+
+    The message is the Python API's (`bz.predict_with_uncertainty`): how
+    many examples hold NaN or inf, and the index of the first.
+    """
+    flat = tf.reshape(tensor, [tf.shape(tensor)[0], -1])
+    bad = tf.logical_not(tf.reduce_all(tf.math.is_finite(flat), axis=1))
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)),
+        [
+            f"Input `{name}` contains NaN or inf values in",
+            tf.reduce_sum(tf.cast(bad, tf.int32)),
+            "example(s), the first at index",
+            tf.argmax(tf.cast(bad, tf.int32), output_type=tf.int32),
+        ],
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
+
+
 def _check_images(images, image_shape):
-    """`images` after in-graph checks of its rank, spatial size and channels.
+    """`images` after in-graph checks of its rank, spatial size, channels and values.
 
     The signature declares the shape, but TensorFlow Serving feeds requests
     without checking it, so the graph checks again. Each check runs after
@@ -138,7 +182,7 @@ def _check_images(images, image_shape):
             summarize=8,
         ))
     with tf.control_dependencies(checks):
-        return tf.identity(images)
+        return _check_finite(images, "images")
 
 
 def _check_num_samples(num_samples):
@@ -165,7 +209,10 @@ def _check_num_samples(num_samples):
 
 
 def _classification_endpoints(model, image_shape, num_samples, samples_per_call, mode):
-    """{signature name: (function, input signature)} of a classifier."""
+    """{signature name: (function, input signature, draws noise)} of a classifier.
+
+    A function that draws noise takes its seed tensor as a last argument.
+    """
     images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
     num_samples_spec = tf.TensorSpec([], tf.int32, name="num_samples")
     # A requested `num_samples` is a tensor, and Reparameterization and
@@ -174,42 +221,49 @@ def _classification_endpoints(model, image_shape, num_samples, samples_per_call,
     # size, which also bounds a request's memory, whatever it asks for.
     copies_per_call = samples_per_call or num_samples
 
-    def serving_default(images):
+    def serving_default(images, seed):
         images = _check_images(images, image_shape)
-        samples = monte_carlo_probabilities(model, images, num_samples, mode, samples_per_call)
+        samples = monte_carlo_probabilities(
+            model, images, num_samples, mode, samples_per_call, seed
+        )
         return decompose(samples)
 
-    def predict_with_uncertainty(images, num_samples):
+    def predict_with_uncertainty(images, num_samples, seed):
         images = _check_images(images, image_shape)
         num_samples = _check_num_samples(num_samples)
-        samples = monte_carlo_probabilities(model, images, num_samples, mode, copies_per_call)
+        samples = monte_carlo_probabilities(
+            model, images, num_samples, mode, copies_per_call, seed
+        )
         return {**decompose(samples), "sample_probabilities": samples}
 
     def posterior_mean_probabilities(images):
         images = _check_images(images, image_shape)
         # The switch is read while tracing: this graph has no noise.
         with posterior_mean(model):
-            samples = monte_carlo_probabilities(model, images, 1, mode)
+            samples = monte_carlo_probabilities(model, images, 1, mode, seed=0)
         return {"probabilities": samples[0]}
 
     return {
-        SERVING_DEFAULT: (serving_default, [images_spec]),
-        PREDICT_WITH_UNCERTAINTY: (predict_with_uncertainty, [images_spec, num_samples_spec]),
-        POSTERIOR_MEAN: (posterior_mean_probabilities, [images_spec]),
+        SERVING_DEFAULT: (serving_default, [images_spec], True),
+        PREDICT_WITH_UNCERTAINTY: (
+            predict_with_uncertainty, [images_spec, num_samples_spec], True
+        ),
+        POSTERIOR_MEAN: (posterior_mean_probabilities, [images_spec], False),
     }
 
 
 def _super_resolution_endpoints(model, image_shape, num_samples):
-    """{signature name: (function, input signature)} of a super-resolution model."""
+    """{signature name: (function, input signature, draws noise)} of a super-resolution model."""
     # Imported here: the classification export does not need the
     # super-resolution module (photograph reading, training).
     from bayes_zoo.super_resolution import monte_carlo_super_resolution
 
     images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
 
-    def serving_default(images):
+    def serving_default(images, seed):
         images = _check_images(images, image_shape)
-        mean, stddev = monte_carlo_super_resolution(model, images, num_samples)
+        with noise.call_seed(seed):
+            mean, stddev = monte_carlo_super_resolution(model, images, num_samples)
         # Clipped as `bz.super_resolution.super_resolve` clips it.
         return {"mean_image": tf.clip_by_value(mean, 0.0, 1.0), "uncertainty": stddev}
 
@@ -220,28 +274,31 @@ def _super_resolution_endpoints(model, image_shape, num_samples):
         return {"mean_image": tf.clip_by_value(mean, 0.0, 1.0)}
 
     return {
-        SERVING_DEFAULT: (serving_default, [images_spec]),
-        POSTERIOR_MEAN: (posterior_mean_image, [images_spec]),
+        SERVING_DEFAULT: (serving_default, [images_spec], True),
+        POSTERIOR_MEAN: (posterior_mean_image, [images_spec], False),
     }
 
 
 def _gan_endpoints(gan, num_samples):
-    """{signature name: (function, input signature)} of a `BayesianDCGAN`."""
+    """{signature name: (function, input signature, draws noise)} of a `BayesianDCGAN`."""
     image_shape = tuple(gan.discriminator.inputs[0].shape[1:])
     latent_spec = tf.TensorSpec([None, gan.latent_dim], tf.float32, name="latent")
     images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
     # The discriminator's draws are unrolled in the graph: at least two.
     draws = max(2, num_samples)
 
-    def serving_default(latent):
+    def serving_default(latent, seed):
         tf.debugging.assert_rank(latent, 2, message="Input `latent` must be [batch, latent_dim]")
+        latent = _check_finite(latent, "latent")
         images = gan.generator(latent, training=False)
-        probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
+        with noise.call_seed(seed):
+            probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
         return {"images": images, "probability_real": probability, "uncertainty": uncertainty}
 
-    def discriminate(images):
+    def discriminate(images, seed):
         images = _check_images(images, image_shape)
-        probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
+        with noise.call_seed(seed):
+            probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
         return {"probability_real": probability, "uncertainty": uncertainty}
 
     def posterior_mean_discriminate(images):
@@ -251,10 +308,48 @@ def _gan_endpoints(gan, num_samples):
         return {"probability_real": tf.sigmoid(tf.reshape(logits, [-1]))}
 
     return {
-        SERVING_DEFAULT: (serving_default, [latent_spec]),
-        "discriminate": (discriminate, [images_spec]),
-        POSTERIOR_MEAN: (posterior_mean_discriminate, [images_spec]),
+        SERVING_DEFAULT: (serving_default, [latent_spec], True),
+        "discriminate": (discriminate, [images_spec], True),
+        POSTERIOR_MEAN: (posterior_mean_discriminate, [images_spec], False),
     }
+
+
+def _unseeded(function):
+    """`function` drawing from a fresh seed on every run (every request)."""
+
+    def unseeded(*inputs):
+        return function(*inputs, noise.random_seed())
+
+    unseeded.__name__ = function.__name__
+    return unseeded
+
+
+def _seeded(function):
+    """`function` drawing from its last input, the request's `seed`."""
+
+    def seeded(*inputs):
+        return function(*inputs[:-1], noise.as_seed(inputs[-1]))
+
+    seeded.__name__ = f"{function.__name__}{SEEDED_SUFFIX}"
+    return seeded
+
+
+def _signatures(endpoints):
+    """{signature name: (function, input signature)}: each noisy endpoint twice.
+
+    Without a seed input, every request draws its own noise (from the
+    operating system's entropy, so that replicas and concurrent requests
+    differ); its `_seeded` twin takes `seed` and reproduces its draws.
+    """
+    seed_spec = tf.TensorSpec([], tf.int64, name="seed")
+    signatures = {}
+    for name, (function, input_signature, draws_noise) in endpoints.items():
+        if not draws_noise:
+            signatures[name] = (function, input_signature)
+            continue
+        signatures[name] = (_unseeded(function), input_signature)
+        signatures[name + SEEDED_SUFFIX] = (_seeded(function), [*input_signature, seed_spec])
+    return signatures
 
 
 def _image_model_shapes(model):
@@ -297,7 +392,7 @@ def _image_endpoints(model, num_samples, samples_per_call, mode):
 
 
 def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(
             f"Argument `{name}` must be a positive integer. Received: {name}={value!r}"
         )
@@ -382,8 +477,10 @@ def saved_model(
     ...     images=images, num_samples=tf.constant(50))["epistemic"]
     """
     _check_positive_int("num_samples", num_samples)
+    num_samples = int(num_samples)
     if samples_per_call is not None:
         _check_positive_int("samples_per_call", samples_per_call)
+        samples_per_call = int(samples_per_call)
     if mode not in MODES:
         raise ValueError(
             f"Unknown argument `mode`: expected one of {MODES}. Received: mode={mode!r}"
@@ -397,7 +494,7 @@ def saved_model(
     archive = keras.export.ExportArchive()
     # No `archive.track(model)`: the endpoints track the variables they use,
     # and `track` would store each of them a second time (keras-team/keras#23553).
-    for name, (function, input_signature) in endpoints.items():
+    for name, (function, input_signature) in _signatures(endpoints).items():
         archive.add_endpoint(name, function, input_signature)
     parent, version = os.path.split(export_dir)
     os.makedirs(parent, exist_ok=True)
@@ -554,6 +651,7 @@ def export_for_serving(
     if version is None:
         version = (versions(model_dir) or [0])[-1] + 1
     _check_positive_int("version", version)
+    version = int(version)
     export_dir = os.path.join(model_dir, str(version))
     if os.path.exists(export_dir):
         raise ValueError(

@@ -144,7 +144,10 @@ def test_saved_model_export_serves_generator_and_discriminator_uncertainty(tmp_p
     gan_lib.train(gan, _images(4), epochs=1, verbose=0)
     path = export.saved_model(gan, os.path.join(tmp_path, "gan", "1"), num_samples=3)
     served = tf.saved_model.load(path)
-    assert set(served.signatures) == {"serving_default", "discriminate", "posterior_mean"}
+    assert set(served.signatures) == {
+        "serving_default", "serving_default_seeded", "discriminate", "discriminate_seeded",
+        "posterior_mean",
+    }
     latent = tf.constant(np.random.default_rng(2).normal(size=(5, 4)), tf.float32)
     generated = served.signatures["serving_default"](latent=latent)
     assert generated["images"].shape == (5, 8, 8, 3)
@@ -160,6 +163,22 @@ def test_saved_model_export_serves_generator_and_discriminator_uncertainty(tmp_p
     np.testing.assert_allclose(mean, expected, atol=1e-5)
     with pytest.raises(tf.errors.InvalidArgumentError, match="images"):
         served.signatures["discriminate"](images=tf.zeros((2, 4, 4, 3)))
+    # Each request draws its own noise, unless it gives a seed.
+    images = tf.constant(_images(6))
+    first, second = (served.signatures["discriminate"](images=images)["probability_real"]
+                     for _ in range(2))
+    assert not np.array_equal(first, second)
+    seed = tf.constant(3, tf.int64)
+    first, second = (served.signatures["discriminate_seeded"](images=images, seed=seed)
+                     ["probability_real"] for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+    for signature, argument in (("serving_default", "latent"), ("discriminate", "images"),
+                                ("posterior_mean", "images")):
+        bad = np.array(latent if argument == "latent" else images)
+        bad[1, 0] = np.nan
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=f"Input `{argument}` contains NaN or inf values in"):
+            served.signatures[signature](**{argument: tf.constant(bad)})
 
 
 @pytest.mark.parametrize(

@@ -58,7 +58,14 @@ BAD_INPUTS = {
                     "Received:] [0]",
     "vector_samples": "Input `num_samples` (the number of Monte Carlo samples) must be a "
                       "scalar. Received shape:] [1]",
+    "nan": "Input `images` contains NaN or inf values in] [1] [example(s), the first at "
+           "index] [1]",
+    "inf": "Input `images` contains NaN or inf values in] [2] [example(s), the first at "
+           "index] [0]",
 }
+# The problems of the `images` input, refused by every signature.
+IMAGE_PROBLEMS = ("rank", "size", "channels", "nan", "inf")
+NON_FINITE = ("nan", "inf")
 
 
 def lenet5(method, seed=0):
@@ -221,8 +228,15 @@ class Served:
 def _server_calls(exports):
     """(input arrays, request) of every call the server process makes."""
     images = exports.images
+    with_nan, with_inf = images.copy(), images.copy()
+    with_nan[1, 3, 4, 0] = np.nan
+    with_inf[0, 0, 0, 0], with_inf[2, 5, 5, 0] = np.inf, -np.inf
     arrays = {
         "images": images,
+        "nan": with_nan,
+        "inf": with_inf,
+        "seed_1": np.array(1, np.int64),
+        "seed_2": np.array(2, np.int64),
         "rank": images[0],
         "size": images[:, :15],
         "channels": np.repeat(images, 3, axis=-1),
@@ -242,10 +256,25 @@ def _server_calls(exports):
             [f"{name}/predict_with_uncertainty/one", "predict_with_uncertainty",
              {"images": "images", "num_samples": "one"}],
             [f"{name}/posterior_mean/a", "posterior_mean", {"images": "images"}],
+            [f"{name}/serving_default_seeded/a", "serving_default_seeded",
+             {"images": "images", "seed": "seed_1"}],
         ]
+        for seed in ("seed_1", "seed_1_again", "seed_2"):
+            python[path].append([
+                f"{name}/predict_with_uncertainty_seeded/{seed}",
+                "predict_with_uncertainty_seeded",
+                {"images": "images", "num_samples": "requested", "seed": seed[:6]},
+            ])
+        python[path] += _non_finite_calls(name, {
+            "serving_default": {},
+            "serving_default_seeded": {"seed": "seed_1"},
+            "predict_with_uncertainty": {"num_samples": "requested"},
+            "predict_with_uncertainty_seeded": {"num_samples": "requested", "seed": "seed_1"},
+            "posterior_mean": {},
+        })
     bad_calls = [
         [f"bad/{problem}", "predict_with_uncertainty",
-         {"images": problem if problem in ("rank", "size", "channels") else "images",
+         {"images": problem if problem in IMAGE_PROBLEMS else "images",
           "num_samples": problem if "samples" in problem else "requested"}]
         for problem in BAD_INPUTS
     ]
@@ -261,12 +290,28 @@ def _server_calls(exports):
         for tag, low_res in _super_resolution_images().items():
             arrays[f"low_res_{tag}"] = low_res
             for signature in export.SUPER_RESOLUTION_SIGNATURES:
-                python[path].append([f"{SUPER_RESOLUTION}/{signature}/{tag}", signature,
-                                     {"images": f"low_res_{tag}"}])
+                feeds = {"images": f"low_res_{tag}"}
+                if signature.endswith(export.SEEDED_SUFFIX):
+                    feeds["seed"] = "seed_1"
+                python[path].append([f"{SUPER_RESOLUTION}/{signature}/{tag}", signature, feeds])
+        python[path] += _non_finite_calls(SUPER_RESOLUTION, {
+            "serving_default": {},
+            "serving_default_seeded": {"seed": "seed_1"},
+            "posterior_mean": {},
+        })
         arrays["low_res_rgb"] = np.zeros([1, 4, 4, 3], np.float32)
         session[path] = [[f"{SUPER_RESOLUTION}/bad/channels", "serving_default",
                           {"images": "low_res_rgb"}]]
     return arrays, {"python": python, "session": session}
+
+
+def _non_finite_calls(name, signatures):
+    """Calls of each signature (with its other inputs) on images holding NaN and inf."""
+    return [
+        [f"{name}/{signature}/{problem}", signature, {"images": problem, **others}]
+        for signature, others in signatures.items()
+        for problem in NON_FINITE
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +424,38 @@ def test_draws_are_fresh_per_sample_and_per_request(served, method):
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_seeded_signature_reproduces_its_draws(served, method):
+    def samples(seed):
+        return outputs_of(served, f"lenet5_{method}/predict_with_uncertainty_seeded/{seed}")[
+            "sample_probabilities"
+        ]
+
+    np.testing.assert_array_equal(samples("seed_1"), samples("seed_1_again"))
+    assert samples("seed_1").shape == (REQUESTED_SAMPLES, 3, NUM_CLASSES)
+    if method == "frequentist":
+        np.testing.assert_array_equal(samples("seed_1"), samples("seed_2"))
+    else:
+        assert not np.array_equal(samples("seed_1"), samples("seed_2"))
+        distinct = {draw.tobytes() for draw in samples("seed_1")}
+        assert len(distinct) == REQUESTED_SAMPLES
+
+
+@pytest.mark.parametrize("name", [f"lenet5_{method}" for method in METHODS] + [SUPER_RESOLUTION])
+def test_every_signature_refuses_nan_and_inf_images(exports, served, name):
+    if name == SUPER_RESOLUTION and not exports.super_resolution_posterior_mean:
+        pytest.skip("bayes_zoo.super_resolution is not in this checkout")
+    calls = [key for key in served.report["python_errors"] if key.startswith(name + "/")]
+    signatures = {key.split("/")[1] for key in calls}
+    expected = (export.SUPER_RESOLUTION_SIGNATURES if name == SUPER_RESOLUTION
+                else export.CLASSIFICATION_SIGNATURES)
+    assert signatures == set(expected)
+    for key in calls:
+        message = served.report["python_errors"][key]
+        assert message.startswith("InvalidArgumentError"), key
+        assert BAD_INPUTS[key.split("/")[-1]] in message, key
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_posterior_mean_signature_equals_the_library(exports, served, method):
     name = f"lenet5_{method}"
     np.testing.assert_allclose(
@@ -473,7 +550,7 @@ def _documented_signatures():
     }
     outputs["predicted_class"] = ("DT_INT64", "(-1)")
     predict = "tensorflow/serving/predict"
-    return {
+    signatures = {
         "serving_default": {"inputs": images, "outputs": outputs, "method": predict},
         "predict_with_uncertainty": {
             "inputs": {**images, "num_samples": ("DT_INT32", "()")},
@@ -484,6 +561,11 @@ def _documented_signatures():
             "inputs": images, "outputs": {"probabilities": per_class}, "method": predict,
         },
     }
+    seed = {"seed": ("DT_INT64", "()")}
+    for name in ("serving_default", "predict_with_uncertainty"):
+        twin = signatures[name]
+        signatures[name + export.SEEDED_SUFFIX] = {**twin, "inputs": {**twin["inputs"], **seed}}
+    return signatures
 
 
 def test_saved_model_cli_lists_the_documented_signatures(exports):
@@ -510,9 +592,14 @@ def test_predict_requests_and_responses_match_the_signature_defs(exports, served
             "images": exports.images, "num_samples": np.int32(REQUESTED_SAMPLES)},
         "posterior_mean": {"images": exports.images},
     }
+    for signature_name in ("serving_default", "predict_with_uncertainty"):
+        feeds[signature_name + export.SEEDED_SUFFIX] = {
+            **feeds[signature_name], "seed": np.int64(1)}
     served_calls = {
         "serving_default": "serving_default/a",
+        "serving_default_seeded": "serving_default_seeded/a",
         "predict_with_uncertainty": "predict_with_uncertainty/requested",
+        "predict_with_uncertainty_seeded": "predict_with_uncertainty_seeded/seed_1",
         "posterior_mean": "posterior_mean/a",
     }
     for signature_name, signature in signatures.items():
@@ -578,11 +665,14 @@ def test_export_stores_each_variable_once(exports, method):
         for name, shape in tf.train.list_variables(checkpoint)
         if name != "_CHECKPOINTABLE_OBJECT_GRAPH"
     ]
-    model = lenet5(method)
+    # The signatures draw from each request's own seed, so the layers'
+    # seed-generator states are not part of the export.
+    weights = [variable for variable in lenet5(method).variables
+               if "seed_generator_state" not in variable.path]
     assert sum(int(np.prod(shape)) for shape in stored) == sum(
-        int(np.prod(variable.shape)) for variable in model.variables
+        int(np.prod(variable.shape)) for variable in weights
     )
-    assert len(stored) == len(model.variables)
+    assert len(stored) == len(weights)
 
 
 def test_models_config_lists_every_export_for_the_server(exports):
