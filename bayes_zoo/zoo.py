@@ -43,6 +43,7 @@ from bayes_zoo import posteriors
 from bayes_zoo import priors
 from bayes_zoo.architectures.dcgan import dcgan
 from bayes_zoo.architectures.espcn import espcn
+from bayes_zoo.layers import noise
 
 HOME_VARIABLE = "BAYES_ZOO_HOME"
 TASKS = ("classification", "super_resolution", "gan")
@@ -891,7 +892,9 @@ def load_file(path, compile=True, card=None):
 
     Keras reports a truncated or overwritten `.keras` file as "File not
     found"; this says that the file exists but is not a readable `.keras`
-    archive, and how to get a good copy back.
+    archive, and how to get a good copy back. The stochastic layers' own
+    noise streams restart from Python's `random` (`bz.layers.noise.reseed`),
+    so the seeds the file records do not freeze the noise of `model(x)`.
 
     Args:
         path: the `.keras` file, as written by `model.save` or
@@ -927,7 +930,11 @@ def load_file(path, compile=True, card=None):
                 warnings.filterwarnings(
                     "ignore", message="Skipping variable loading for optimizer"
                 )
-                return keras.models.load_model(path, compile=compile)
+                model = keras.models.load_model(path, compile=compile)
+            # The file records each layer's seed: without this, every
+            # process that loads it would draw the same noise in `model(x)`.
+            noise.reseed(model)
+            return model
         except (zipfile.BadZipFile, EOFError, zlib.error) as error:
             # A member's bytes damaged behind an intact zip directory.
             problem = f"a member of the zip archive is damaged ({error})"

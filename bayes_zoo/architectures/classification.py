@@ -20,6 +20,7 @@ pools (PyTorch's floor mode). The variational layers get
 ELBO per example.
 """
 
+import numbers
 from typing import NamedTuple
 
 import keras
@@ -156,21 +157,25 @@ def _check_arguments(
             "Argument `input_shape` must be (height, width, channels) with positive "
             f"integers. Received: input_shape={input_shape!r}"
         )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
         raise ValueError(
             "Argument `num_classes` must be an integer >= 2. "
             f"Received: num_classes={num_classes!r}"
         )
     if (
         isinstance(num_train_examples, bool)
-        or not isinstance(num_train_examples, int)
+        or not isinstance(num_train_examples, numbers.Integral)
         or num_train_examples < 1
     ):
         raise ValueError(
             "Argument `num_train_examples` must be a positive integer. "
             f"Received: num_train_examples={num_train_examples!r}"
         )
-    if not isinstance(dropout_rate, (int, float)) or not 0.0 <= dropout_rate < 1.0:
+    if (
+        isinstance(dropout_rate, bool)
+        or not isinstance(dropout_rate, numbers.Real)
+        or not 0.0 <= dropout_rate < 1.0
+    ):
         raise ValueError(
             "Argument `dropout_rate` must be a number in [0, 1). "
             f"Received: dropout_rate={dropout_rate!r}"
@@ -195,6 +200,9 @@ def _build(
     _check_arguments(
         method, input_shape, num_classes, num_train_examples, activation, dropout_rate
     )
+    # NumPy scalars pass the checks; the layers' configs want Python numbers.
+    num_classes, num_train_examples = int(num_classes), int(num_train_examples)
+    dropout_rate = float(dropout_rate)
     factory = _LayerFactory(
         method, prior, posterior, 1.0 / num_train_examples, dropout_rate, seed
     )

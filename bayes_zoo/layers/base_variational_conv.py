@@ -1,5 +1,7 @@
 """Variational N-D convolution and transposed convolution (private bases)."""
 
+import numbers
+
 import keras
 from keras.src.backend.common.backend_utils import compute_conv_transpose_output_shape
 from keras.src.ops.operation_utils import compute_conv_output_shape
@@ -37,13 +39,13 @@ class BaseVariationalConv(BaseVariational):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters <= 0:
+        if isinstance(filters, bool) or not isinstance(filters, numbers.Integral) or filters <= 0:
             raise ValueError(
                 "Argument `filters` must be a positive integer. "
                 f"Received: filters={filters!r}"
             )
         self.rank = rank
-        self.filters = filters
+        self.filters = int(filters)
         self.kernel_size = standardize_tuple(kernel_size, rank, "kernel_size")
         self.strides = standardize_tuple(strides, rank, "strides")
         self.dilation_rate = standardize_tuple(dilation_rate, rank, "dilation_rate")

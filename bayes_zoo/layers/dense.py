@@ -1,5 +1,7 @@
 """Variational densely-connected layers."""
 
+import numbers
+
 import keras
 
 from bayes_zoo.layers.base_variational import BaseVariational
@@ -38,11 +40,11 @@ class DenseVariational(BaseVariational):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units <= 0:
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ValueError(
                 f"Argument `units` must be a positive integer. Received: units={units!r}"
             )
-        self.units = units
+        self.units = int(units)
 
     def output_channels(self):
         return self.units
