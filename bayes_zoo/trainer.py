@@ -8,17 +8,28 @@ methods), and writes to its output folder:
   their validation values, learning rate, seconds;
 - `checkpoint/epoch_NNNN.keras`: the model after the last completed epoch,
   with the optimizer's state;
-- `checkpoint/state.json`: that epoch, the run's settings and the training
-  time so far;
+- `checkpoint/state.json`: that epoch, the run's settings, the training
+  time so far, and the state of every `SeedGenerator` of the model (the
+  noise of the stochastic layers), which `.keras` files do not store;
 - `model.keras`: the trained model without the optimizer's state
   (`bz.zoo.save_for_inference`), at the end;
 - `metrics.json`: held-out test metrics (Monte Carlo averaged), at the end.
 
 Run again on the same output folder after an interruption, it resumes from
-the last completed epoch with the same weights and optimizer state.
-Resumed epochs see the data in the same shuffling sequence as the first
-epochs of a run (`bz.data` shuffles with the run's seed), not the sequence
-the interrupted run would have continued with.
+the last completed epoch with the same weights, optimizer state and noise
+state, and ends with the weights an uninterrupted run ends with: epoch `e`
+sees the batches of `bz.data.DataSplits.train_epochs`, shuffled and augmented
+as a function of the seed and `e` alone, and the layers' noise continues
+where the checkpoint left it. (Keras' global seed generator is not saved: the
+zoo's layers draw from their own generators, and training never uses it.)
+
+A run that diverges stops with one `bz.callbacks.TrainingDivergedError` at
+the first non-finite loss (or non-finite weights at an epoch's end), naming
+the epoch and batch and what to try; a checkpoint is written only for
+finite weights and optimizer state, and a checkpoint that is not finite (as
+older versions wrote) is refused on resume with a message saying so. A KL term that
+balloons while the accuracy stays at chance gets a warning
+(`bz.callbacks.WarnOnKLGrowth`).
 """
 
 import csv
@@ -27,6 +38,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -51,6 +63,8 @@ _RESUME_SETTINGS = ("card", "batch_size", "train_samples", "seed", "max_steps_pe
 _LEADING_COLUMNS = ("epoch", "loss", "nll", "kl", "accuracy",
                     "val_loss", "val_nll", "val_kl", "val_accuracy")
 _TRAILING_COLUMNS = ("learning_rate", "seconds")
+# The variables of Keras' `SeedGenerator`s have paths ending so.
+_SEED_GENERATOR_STATE = "seed_generator_state"
 # What `evaluate_model` takes from `bz.evaluation.evaluate_predictions`.
 _EVALUATION_KEYS = ("accuracy", "nll", "ece", "brier", "aleatoric", "epistemic",
                     "predictive_entropy", "mutual_information", "num_examples")
@@ -246,7 +260,67 @@ def _read_state(output_dir):
             f"{os.path.join(output_dir, CHECKPOINT_FOLDER)} to start afresh."
         )
     return {"completed_epochs": completed, "checkpoint": checkpoint, "settings": settings,
-            "train_seconds": float(state.get("train_seconds", 0.0))}
+            "train_seconds": float(state.get("train_seconds", 0.0)),
+            "seed_generators": state.get("seed_generators")}
+
+
+def _seed_generator_states(model):
+    """The state variables of the model's `SeedGenerator`s, in the model's order.
+
+    Their paths are renumbered by each load (`seed_generator_5/...`); their
+    order, that of the layers, is not.
+    """
+    return [variable for variable in model.variables
+            if variable.path.endswith(_SEED_GENERATOR_STATE)]
+
+
+def _restore_seed_generators(model, saved, checkpoint):
+    """Puts back the seed-generator states that `state.json` saved with `checkpoint`."""
+    variables = _seed_generator_states(model)
+    if saved is None:
+        # A checkpoint written before the states were saved: it still resumes.
+        warnings.warn(
+            f"The checkpoint state beside {checkpoint} has no seed-generator states, so the "
+            "resumed run's noise restarts and it will not match an uninterrupted run.",
+            stacklevel=3,
+        )
+        return
+    if len(saved) != len(variables):
+        raise ValueError(
+            f"The checkpoint state beside {checkpoint} holds {len(saved)} seed-generator "
+            f"states, but its model has {len(variables)}. Fix: delete "
+            f"{os.path.dirname(checkpoint)} to start afresh."
+        )
+    for variable, value in zip(variables, saved):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+
+
+def _non_finite_variables(model):
+    """The paths of the model's and its optimizer's float variables holding NaN or inf."""
+    variables = list(model.weights)
+    if model.optimizer is not None:
+        variables += list(model.optimizer.variables)
+    bad = []
+    for variable in variables:
+        value = np.asarray(variable.numpy())
+        if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+            bad.append(variable.path)
+    return bad
+
+
+def _listed(paths, limit=3):
+    more = f" and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
+
+
+def _divergence_advice(training, is_variational):
+    """What to try when a card's run diverges, naming its settings."""
+    advice = ("Try a lower learning rate (the card's [training] learning_rate is "
+              f"{training.learning_rate:g})")
+    if is_variational:
+        advice += (f", or a smaller weight of the KL term ([training] kl_schedule is "
+                   f"{training.kl_schedule!r}; 'soenderby' warms the KL up over epochs)")
+    return advice + "."
 
 
 def _check_resumable(state, settings, output_dir):
@@ -298,13 +372,14 @@ class _EpochCheckpoint(keras.callbacks.Callback):
     two) is dropped on resume.
     """
 
-    def __init__(self, output_dir, settings, header, train_seconds):
+    def __init__(self, output_dir, settings, header, train_seconds, advice):
         super().__init__()
         self.folder = os.path.join(output_dir, CHECKPOINT_FOLDER)
         self.log_path = os.path.join(output_dir, LOG_FILE)
         self.settings = settings
         self.header = header
         self.train_seconds = train_seconds
+        self.advice = advice
         self._epoch_start = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -327,9 +402,17 @@ class _EpochCheckpoint(keras.callbacks.Callback):
             csv.DictWriter(file, fieldnames=self.header, extrasaction="ignore").writerow(row)
 
     def on_epoch_end(self, epoch, logs=None):
+        completed = epoch + 1
+        # Checked before the row: a diverged epoch leaves neither row nor checkpoint.
+        bad = _non_finite_variables(self.model)
+        if bad:
+            raise bz_callbacks.TrainingDivergedError(
+                f"Training diverged in epoch {completed}: after it, {len(bad)} variables "
+                f"are not finite ({_listed(bad)}), so it was not checkpointed. {self.advice}",
+                epoch=completed,
+            )
         seconds = time.perf_counter() - self._epoch_start
         self.train_seconds += seconds
-        completed = epoch + 1
         self._append_row({
             "epoch": completed,
             **{key: float(value) for key, value in (logs or {}).items()},
@@ -344,6 +427,10 @@ class _EpochCheckpoint(keras.callbacks.Callback):
             "checkpoint": name,
             "settings": self.settings,
             "train_seconds": round(self.train_seconds, 3),
+            "seed_generators": [
+                variable.numpy().tolist()
+                for variable in _seed_generator_states(self.model)
+            ],
         })
         for entry in os.listdir(self.folder):
             if entry.startswith("epoch_") and entry.endswith(".keras") and entry != name:
@@ -406,7 +493,11 @@ def train(
 
     Raises:
         ValueError: a bad argument, an invalid card, or an output folder
-            holding a run with other settings.
+            holding a run with other settings or a checkpoint that is not
+            finite.
+        bz.callbacks.TrainingDivergedError: (a ValueError) the loss or the
+            weights became NaN or infinite; the last finite epoch's
+            checkpoint stays.
         FileNotFoundError: the dataset or the card cannot be found.
 
     Example:
@@ -454,11 +545,9 @@ def train(
         augment=zoo_card.data.augment,
         image_size=zoo_card.data.image_size,
     )
-    train_data, validation_data = splits.train, splits.validation
-    if max_steps_per_epoch is not None:
-        train_data = train_data.take(max_steps_per_epoch)
-        if validation_data is not None:
-            validation_data = validation_data.take(max_steps_per_epoch)
+    validation_data = splits.validation
+    if max_steps_per_epoch is not None and validation_data is not None:
+        validation_data = validation_data.take(max_steps_per_epoch)
 
     os.makedirs(output_dir, exist_ok=True)
     if state is None:
@@ -476,6 +565,17 @@ def train(
         # The checkpoint holds the weights, the optimizer's state and the
         # compiled loss and metrics.
         model = keras.models.load_model(state["checkpoint"])
+        # Refused rather than rolled back: only the last checkpoint is kept,
+        # so there is no finite one to fall back to.
+        bad = _non_finite_variables(model)
+        if bad:
+            raise ValueError(
+                f"The checkpoint {state['checkpoint']} holds non-finite values in {len(bad)} "
+                f"variables ({_listed(bad)}): that run diverged, and it is not resumed. Fix: "
+                f"delete {os.path.join(output_dir, CHECKPOINT_FOLDER)} (or pass resume=False) "
+                "to start afresh, with a lower learning rate."
+            )
+        _restore_seed_generators(model, state["seed_generators"], state["checkpoint"])
         completed, train_seconds = state["completed_epochs"], state["train_seconds"]
         header = _keep_log_rows(os.path.join(output_dir, LOG_FILE), completed)
 
@@ -489,17 +589,27 @@ def train(
     else:
         _say(verbose, (f"Resuming from epoch {completed} of {epochs}" if completed
                        else f"Training {epochs} epochs") + f"; writing to {output_dir}")
+        advice = _divergence_advice(zoo_card.training, zoo_card.is_variational)
         fit_callbacks = []
         if zoo_card.is_variational:
-            fit_callbacks.append(bz_callbacks.KLWeightSchedule(zoo_card.training.kl_schedule))
-        checkpoint = _EpochCheckpoint(output_dir, settings, header, train_seconds)
+            fit_callbacks += [
+                bz_callbacks.KLWeightSchedule(zoo_card.training.kl_schedule),
+                bz_callbacks.WarnOnKLGrowth(splits.info.num_classes, advice=advice),
+            ]
+        # Before the checkpoint, which must never see a diverged epoch.
+        fit_callbacks.append(bz_callbacks.RaiseOnNonFiniteLoss(advice))
+        checkpoint = _EpochCheckpoint(output_dir, settings, header, train_seconds, advice)
         fit_callbacks.append(checkpoint)
         fit_callbacks.extend(callbacks)
+        # Only the epochs still to train, each as an uninterrupted run sees it.
+        train_data, steps_per_epoch = splits.train_epochs(
+            epochs, initial_epoch=completed, steps_per_epoch=max_steps_per_epoch)
         model.fit(
             train_data,
             validation_data=validation_data,
             epochs=epochs,
             initial_epoch=completed,
+            steps_per_epoch=steps_per_epoch,
             callbacks=fit_callbacks,
             # bz.data shuffles the training pipeline itself.
             shuffle=False,

@@ -1,6 +1,7 @@
 """Training runs of zoo cards: outputs, resume after an interruption, optimizers, weight decay."""
 
 import csv
+import dataclasses
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from bayes_zoo import architectures
+from bayes_zoo import callbacks as bz_callbacks
 from bayes_zoo import evaluation
 from bayes_zoo import trainer
 from bayes_zoo import zoo
@@ -231,3 +233,107 @@ def test_caffe_inverse_decay_values_and_config():
     assert restored.get_config() == schedule.get_config()
     with pytest.raises(ValueError, match="gamma"):
         trainer.CaffeInverseDecay(0.01, gamma=0.0, power=0.75)
+
+
+def _with_learning_rate(name, learning_rate):
+    card = zoo.card(name)
+    return dataclasses.replace(
+        card, training=dataclasses.replace(card.training, learning_rate=learning_rate))
+
+
+def _checkpoint_is_finite(path):
+    model = keras.models.load_model(path)
+    variables = list(model.weights) + list(model.optimizer.variables)
+    return all(np.all(np.isfinite(v.numpy())) for v in variables
+               if np.issubdtype(np.asarray(v.numpy()).dtype, np.floating))
+
+
+def test_diverging_run_stops_at_the_first_non_finite_loss_and_checkpoints_nothing(tmp_path):
+    card = _with_learning_rate("demo_lrt_digits", 1e6)
+    with pytest.raises(bz_callbacks.TrainingDivergedError) as caught:
+        trainer.train(card, epochs=3, output_dir=tmp_path, max_steps_per_epoch=5, verbose=0)
+    message = str(caught.value)
+    assert caught.value.epoch == 1 and 1 <= caught.value.batch <= 5
+    assert f"diverged at epoch 1, batch {caught.value.batch} of 5" in message
+    assert "learning_rate is 1e+06" in message and "kl_schedule is 'blundell'" in message
+    # A ValueError: `bayes-zoo train` prints it as one line.
+    assert isinstance(caught.value, ValueError) and "\n" not in message
+    assert not os.path.exists(tmp_path / trainer.CHECKPOINT_FOLDER)
+    assert not os.path.exists(tmp_path / trainer.MODEL_FILE)
+
+
+class PoisonAfterValidation(keras.callbacks.Callback):
+    """Makes a weight NaN after epoch `epoch`'s validation, so its logs stay finite."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch
+
+    def on_test_end(self, logs=None):
+        if self._current == self.epoch:
+            weight = self.model.weights[0]
+            weight.assign(np.full(weight.shape, np.nan, "float32"))
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    with pytest.raises(bz_callbacks.TrainingDivergedError,
+                       match=r"diverged in epoch 2: after it, \d+ variables are not finite "
+                             r"\(conv1/kernel_loc.*not checkpointed"):
+        trainer.train("demo_lrt_digits", epochs=3, output_dir=tmp_path,
+                      callbacks=[PoisonAfterValidation(epoch=1)], **TINY)
+    # Epoch 1's checkpoint and row stay; epoch 2 left neither.
+    assert read_state(tmp_path)["completed_epochs"] == 1
+    assert [int(row["epoch"]) for row in read_log(tmp_path)] == [1]
+    assert _checkpoint_is_finite(tmp_path / trainer.CHECKPOINT_FOLDER / "epoch_0001.keras")
+
+
+def test_a_non_finite_checkpoint_is_refused_on_resume(tmp_path):
+    trainer.train("demo_lrt_digits", epochs=1, output_dir=tmp_path, **TINY)
+    # A checkpoint as an older version wrote it for a diverged run.
+    path = tmp_path / trainer.CHECKPOINT_FOLDER / "epoch_0001.keras"
+    model = keras.models.load_model(path)
+    model.weights[0].assign(np.full(model.weights[0].shape, np.nan, "float32"))
+    model.save(path)
+    with pytest.raises(ValueError, match=r"epoch_0001.keras holds non-finite values in 1 "
+                                         r"variables \(conv1/kernel_loc\).*not resumed.*delete"):
+        trainer.train("demo_lrt_digits", epochs=2, output_dir=tmp_path, **TINY)
+    assert read_state(tmp_path)["completed_epochs"] == 1
+
+
+class InterruptInEpoch(keras.callbacks.Callback):
+    """Stops a run as Ctrl-C would, after `batches` batches of the 0-based `epoch`."""
+
+    def __init__(self, epoch, batches):
+        super().__init__()
+        self.epoch, self.batches = epoch, batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._current == self.epoch and batch + 1 == self.batches:
+            raise KeyboardInterrupt
+
+
+def test_a_run_interrupted_mid_epoch_and_resumed_ends_as_an_uninterrupted_one(tmp_path):
+    # 3 batches of each epoch, of its own shuffled order.
+    options = dict(epochs=3, max_steps_per_epoch=3, num_samples=2, verbose=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        uninterrupted = trainer.train("demo_lrt_digits", output_dir=tmp_path / "a", **options)
+    # A healthy run: no warning of a ballooning KL.
+    assert not [w for w in caught if "KL term grew" in str(w.message)]
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train("demo_lrt_digits", output_dir=tmp_path / "b",
+                      callbacks=[InterruptInEpoch(epoch=1, batches=2)], **options)
+    assert read_state(tmp_path / "b")["completed_epochs"] == 1
+    resumed = trainer.train("demo_lrt_digits", output_dir=tmp_path / "b", **options)
+    assert resumed.resumed_from == 1
+    assert len(resumed.model.variables) == len(uninterrupted.model.variables)
+    # Weights and the layers' noise state, bit for bit.
+    for expected, actual in zip(uninterrupted.model.variables, resumed.model.variables):
+        np.testing.assert_array_equal(actual.numpy(), expected.numpy(), err_msg=expected.path)
+    assert read_log(tmp_path / "b")[-1]["loss"] == read_log(tmp_path / "a")[-1]["loss"]
