@@ -604,17 +604,22 @@ def train(
         # Only the epochs still to train, each as an uninterrupted run sees it.
         train_data, steps_per_epoch = splits.train_epochs(
             epochs, initial_epoch=completed, steps_per_epoch=max_steps_per_epoch)
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=epochs,
-            initial_epoch=completed,
-            steps_per_epoch=steps_per_epoch,
-            callbacks=fit_callbacks,
-            # bz.data shuffles the training pipeline itself.
-            shuffle=False,
-            verbose=verbose,
-        )
+        try:
+            model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=epochs,
+                initial_epoch=completed,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=fit_callbacks,
+                # bz.data shuffles the training pipeline itself.
+                shuffle=False,
+                verbose=verbose,
+            )
+        except bz_callbacks.TrainingDivergedError:
+            # Keras' progress bar stops mid-line: end it, so the error has a line of its own.
+            _say(verbose, "")
+            raise
         train_seconds = checkpoint.train_seconds
     resumed_from = completed
     completed = max(completed, epochs)
