@@ -2,7 +2,10 @@
 
 A posterior is a serializable specification: it creates the trainable
 variables of one weight tensor on a layer and turns them into a
-`tfp.distributions.Normal`. Every estimator in `bayes_zoo.layers` only needs
+`tfp.distributions.Normal`. The variables are not autocast under a mixed
+precision policy: the distribution (and the KL computed from it) stays in
+the variable dtype, float32, and the layer casts what its linear operations
+use to the compute dtype. Every estimator in `bayes_zoo.layers` only needs
 the posterior's mean and standard deviation, so both posteriors below are
 Normal, parameterised differently.
 """
@@ -96,10 +99,12 @@ class MeanFieldNormal(Posterior):
     def add_variables(self, layer, name, shape):
         return {
             "loc": layer.add_weight(
-                name=f"{name}_loc", shape=shape, initializer=self.loc_initializer
+                name=f"{name}_loc", shape=shape, initializer=self.loc_initializer,
+                autocast=False,
             ),
             "rho": layer.add_weight(
-                name=f"{name}_rho", shape=shape, initializer=self.rho_initializer
+                name=f"{name}_rho", shape=shape, initializer=self.rho_initializer,
+                autocast=False,
             ),
         }
 
@@ -165,11 +170,13 @@ class MultiplicativeNormal(Posterior):
     def add_variables(self, layer, name, shape):
         return {
             "loc": layer.add_weight(
-                name=f"{name}_loc", shape=shape, initializer=self.loc_initializer
+                name=f"{name}_loc", shape=shape, initializer=self.loc_initializer,
+                autocast=False,
             ),
             "log_alpha": layer.add_weight(
                 name=f"{name}_log_alpha",
                 shape=shape,
+                autocast=False,
                 initializer=keras.initializers.Constant(self.log_alpha_init),
             ),
         }

@@ -155,6 +155,7 @@ class EmpiricalNormal(Prior):
             shape=shape,
             initializer="zeros",
             trainable=False,
+            autocast=False,
         )
         return {"loc": centre}
 

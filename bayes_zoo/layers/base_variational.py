@@ -156,6 +156,8 @@ class BaseVariational(StochasticLayer):
             shape=(),
             initializer=keras.initializers.Constant(self.initial_kl_weight),
             trainable=False,
+            # It weighs the float32 KL, whatever the compute dtype.
+            autocast=False,
         )
 
     # --- posterior access -------------------------------------------------
@@ -189,13 +191,22 @@ class BaseVariational(StochasticLayer):
             bias, (-1,) + (1,) * (len(outputs.shape) - 2)
         )
 
+    def _computed(self, tensor):
+        """`tensor` in the compute dtype, which the linear operations run in.
+
+        Under a mixed precision policy the posterior, its draws and the KL
+        are float32 (the variable dtype); only what enters the linear
+        operation is cast down.
+        """
+        return keras.ops.cast(tensor, self.compute_dtype)
+
     def call(self, inputs):
         kernel_q = self.kernel_posterior()
         bias_q = self.bias_posterior() if self.use_bias else None
         if self.use_posterior_mean:
-            outputs = self.linear_op(inputs, kernel_q.loc)
+            outputs = self.linear_op(inputs, self._computed(kernel_q.loc))
             if self.use_bias:
-                outputs = self._add_bias(outputs, bias_q.loc)
+                outputs = self._add_bias(outputs, self._computed(bias_q.loc))
             kernel_draw = bias_draw = None
         elif self.estimator == "reparameterization":
             outputs, kernel_draw, bias_draw = self._reparameterization(
@@ -256,23 +267,33 @@ class BaseVariational(StochasticLayer):
 
     def _reparameterization(self, inputs, kernel_q, bias_q):
         kernel = self._draw(kernel_q)
-        outputs = self._apply_drawn_kernel(inputs, kernel)
+        outputs = self._apply_drawn_kernel(inputs, self._computed(kernel))
         bias = None
         if self.use_bias:
             bias = self._draw(bias_q)
-            outputs = self._add_drawn_bias(outputs, bias)
+            outputs = self._add_drawn_bias(outputs, self._computed(bias))
         return outputs, kernel, bias
 
     def _local_reparameterization(self, inputs, kernel_q, bias_q):
-        mean = self.linear_op(inputs, kernel_q.loc)
+        mean = self.linear_op(inputs, self._computed(kernel_q.loc))
         variance = self.linear_op(
-            keras.ops.square(inputs), keras.ops.square(kernel_q.scale)
+            keras.ops.square(inputs), self._computed(keras.ops.square(kernel_q.scale))
         )
         if self.use_bias:
-            mean = self._add_bias(mean, bias_q.loc)
-            variance = self._add_bias(variance, keras.ops.square(bias_q.scale))
+            mean = self._add_bias(mean, self._computed(bias_q.loc))
+            variance = self._add_bias(
+                variance, self._computed(keras.ops.square(bias_q.scale))
+            )
         noise = self._noise(keras.ops.shape(mean), mean.dtype)
-        return mean + keras.ops.sqrt(variance + _VARIANCE_EPSILON) * noise
+        # float16's normal numbers end at 6e-5, the size of a typical
+        # activation variance, and its epsilon would underflow: there the
+        # square root is taken in float32. (bfloat16 has float32's range.)
+        if self.compute_dtype == "float16":
+            variance = keras.ops.cast(variance, "float32")
+        # A sum of non-negative terms, but a fast (Winograd, low-precision)
+        # convolution may round it slightly below zero.
+        stddev = keras.ops.sqrt(keras.ops.maximum(variance, 0.0) + _VARIANCE_EPSILON)
+        return mean + self._computed(stddev) * noise
 
     def _random_signs(self, reference, dtype):
         # One sign per example and channel, broadcast over the other axes,
@@ -286,15 +307,15 @@ class BaseVariational(StochasticLayer):
 
     def _flipout(self, inputs, kernel_q, bias_q):
         kernel_delta = self._draw(tfd.Normal(keras.ops.zeros_like(kernel_q.loc), kernel_q.scale))
-        mean = self.linear_op(inputs, kernel_q.loc)
+        mean = self.linear_op(inputs, self._computed(kernel_q.loc))
         sign_in = self._random_signs(inputs, inputs.dtype)
-        perturbation = self._apply_drawn_kernel(inputs * sign_in, kernel_delta)
+        perturbation = self._apply_drawn_kernel(inputs * sign_in, self._computed(kernel_delta))
         sign_out = self._random_signs(perturbation, inputs.dtype)
         outputs = mean + perturbation * sign_out
         bias = None
         if self.use_bias:
             bias = self._draw(bias_q)
-            outputs = self._add_drawn_bias(outputs, bias)
+            outputs = self._add_drawn_bias(outputs, self._computed(bias))
         return outputs, kernel_q.loc + kernel_delta, bias
 
     # --- KL ---------------------------------------------------------------

@@ -37,10 +37,10 @@ class StochasticLayer(keras.layers.Layer):
 
 
 def stochastic_layers(model):
-    """Returns every `StochasticLayer` inside `model`, nested ones included."""
+    """Returns every `StochasticLayer` in `model` (itself, if it is one), nested ones included."""
     return [
         layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in model._flatten_layers(include_self=True, recursive=True)
         if isinstance(layer, StochasticLayer)
     ]
 
