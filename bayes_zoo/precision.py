@@ -20,7 +20,7 @@ import contextlib
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 # The Keras dtype policy of each resolved precision.
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
-CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 _CPUINFO = "/proc/cpuinfo"
 
 
@@ -45,7 +45,7 @@ def cpu_flags(cpuinfo=_CPUINFO):
 def cpu_has_bf16(flags=None):
     """Whether the CPU computes bfloat16 natively (`avx512_bf16` or `amx_bf16`)."""
     flags = cpu_flags() if flags is None else set(flags)
-    return any(flag in flags for flag in CPU_BF16_FLAGS)
+    return bool(CPU_BF16_FLAGS & flags)
 
 
 def _gpu_compute_capabilities():
@@ -123,6 +123,19 @@ def resolve(precision, flags=None, gpu_capabilities=None):
                 "float32. Fix: use --precision auto or float32."
             )
     return precision
+
+
+def describe(precision, flags=None):
+    """One line saying which precision and policy, and what the CPU offers.
+
+    Example:
+
+    >>> bz.precision.describe("bfloat16")
+    'bfloat16 (Keras policy mixed_bfloat16); CPU bf16 units: amx_bf16, avx512_bf16'
+    """
+    flags = cpu_flags() if flags is None else set(flags)
+    units = ", ".join(sorted(CPU_BF16_FLAGS & flags)) or "none"
+    return f"{precision} (Keras policy {POLICIES[precision]}); CPU bf16 units: {units}"
 
 
 @contextlib.contextmanager

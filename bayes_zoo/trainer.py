@@ -46,6 +46,7 @@ import numpy as np
 from bayes_zoo import callbacks as bz_callbacks
 from bayes_zoo import data
 from bayes_zoo import evaluation
+from bayes_zoo import precision as bz_precision
 from bayes_zoo import zoo
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.uncertainty import predict_with_uncertainty
@@ -58,7 +59,10 @@ METRICS_FILE = "metrics.json"
 
 # Settings a resumed run must share with the run it continues; `epochs` may
 # grow (training longer), anything else would mix two different runs.
-_RESUME_SETTINGS = ("card", "batch_size", "train_samples", "seed", "max_steps_per_epoch")
+_RESUME_SETTINGS = ("card", "batch_size", "train_samples", "seed", "max_steps_per_epoch",
+                    "precision")
+# What a state.json written before a setting existed ran with.
+_RESUME_DEFAULTS = {"precision": "float32"}
 # CSV columns first in this order; other logged values follow, sorted.
 _LEADING_COLUMNS = ("epoch", "loss", "nll", "kl", "accuracy",
                     "val_loss", "val_nll", "val_kl", "val_accuracy")
@@ -325,9 +329,10 @@ def _divergence_advice(training, is_variational):
 
 def _check_resumable(state, settings, output_dir):
     for key in _RESUME_SETTINGS:
-        if state["settings"].get(key) != settings[key]:
+        saved = state["settings"].get(key, _RESUME_DEFAULTS.get(key))
+        if saved != settings[key]:
             raise ValueError(
-                f"{output_dir} holds a run with {key}={state['settings'].get(key)!r}, not "
+                f"{output_dir} holds a run with {key}={saved!r}, not "
                 f"{settings[key]!r}. Fix: rerun with the same settings to resume it, or pass "
                 "another --output (or resume=False) to start a new run."
             )
@@ -462,6 +467,7 @@ def train(
     resume=True,
     verbose=1,
     callbacks=(),
+    precision=None,
 ):
     """Trains a zoo card's model, with checkpoints, a CSV log and resume.
 
@@ -487,6 +493,12 @@ def train(
             log and starts afresh.
         verbose: 0 (silent) or 1 (what is done, and Keras' progress bar).
         callbacks: further Keras callbacks for `fit`, after the trainer's.
+        precision: None (the card's `[training] precision`, `"float32"` by
+            default), `"auto"`, `"float32"`, `"bfloat16"` or `"float16"`:
+            the Keras mixed precision policy the model is built with
+            (`bz.precision.resolve`; bfloat16 is refused on a CPU without
+            bf16 units). The resolved choice is printed and written into
+            `metrics.json`; a resumed run keeps its own.
 
     Returns:
         A `TrainingRun`.
@@ -518,6 +530,7 @@ def train(
     if output_dir is None:
         output_dir = os.path.dirname(zoo.model_path(zoo_card))
     output_dir = os.path.abspath(os.fspath(output_dir))
+    training_precision = bz_precision.resolve(precision or zoo_card.training.precision)
     settings = {
         "card": zoo_card.name,
         "architecture": zoo_card.architecture,
@@ -527,6 +540,7 @@ def train(
         "train_samples": train_samples,
         "seed": seed,
         "max_steps_per_epoch": max_steps_per_epoch,
+        "precision": training_precision,
     }
 
     state = _read_state(output_dir)
@@ -552,13 +566,15 @@ def train(
     os.makedirs(output_dir, exist_ok=True)
     if state is None:
         _remove_run_progress(output_dir)
-        model = zoo_card.build_model(
-            num_train_examples=splits.num_train_examples,
-            input_shape=splits.info.image_shape,
-            num_classes=splits.info.num_classes,
-            seed=seed,
-            train_samples=train_samples,
-        )
+        # The layers keep the policy they are built with (and save it).
+        with bz_precision.policy_scope(training_precision):
+            model = zoo_card.build_model(
+                num_train_examples=splits.num_train_examples,
+                input_shape=splits.info.image_shape,
+                num_classes=splits.info.num_classes,
+                seed=seed,
+                train_samples=train_samples,
+            )
         compile_model(model, zoo_card.training)
         completed, train_seconds, header = 0, 0.0, None
     else:
@@ -584,6 +600,7 @@ def train(
         f"from {splits.source}; {splits.num_train_examples} training, "
         f"{splits.num_validation_examples} validation, {splits.num_test_examples} test examples"
     ))
+    _say(verbose, f"Precision: {bz_precision.describe(training_precision)}")
     if completed >= epochs:
         _say(verbose, f"{output_dir} already holds {completed} trained epochs (of {epochs}).")
     else:
@@ -637,6 +654,8 @@ def train(
         "train_samples": train_samples,
         "seed": seed,
         "max_steps_per_epoch": max_steps_per_epoch,
+        "precision": training_precision,
+        "cpu_bf16_flags": sorted(bz_precision.CPU_BF16_FLAGS & bz_precision.cpu_flags()),
         "train_seconds": round(train_seconds, 3),
     })
     _write_atomically(os.path.join(output_dir, MODEL_FILE),

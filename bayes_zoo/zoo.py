@@ -27,7 +27,6 @@ bz.zoo.save_for_inference(model, "model.keras")  # no optimizer state, as the tr
 
 import builtins
 import dataclasses
-import inspect
 import os
 import re
 import tomllib
@@ -35,18 +34,38 @@ import warnings
 import zipfile
 import zlib
 
-import keras
+# Light: it imports TensorFlow only to look for GPUs.
+from bayes_zoo import precision
 
-from bayes_zoo import architectures
-from bayes_zoo import data
-from bayes_zoo import posteriors
-from bayes_zoo import priors
-from bayes_zoo.architectures.dcgan import dcgan
-from bayes_zoo.architectures.espcn import espcn
-from bayes_zoo.layers import noise
+# Reading and listing cards needs no TensorFlow (`bayes-zoo list` starts at
+# once): Keras and the modules that import it are imported where a model is
+# built or loaded.
 
 HOME_VARIABLE = "BAYES_ZOO_HOME"
 TASKS = ("classification", "super_resolution", "gan")
+# What cards may name, as `bz.architectures` and `bz.data` define them
+# (tests/test_light_imports.py checks that they agree).
+METHODS = ("frequentist", "bbb", "lrt", "flipout", "mc_dropout")
+VARIATIONAL_METHODS = ("bbb", "lrt", "flipout")
+CLASSIFICATION_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn_cropped",
+                           "digits")
+# The parameters of each builder of `bz.architectures`, which a card's
+# [model] table may set (but for `_RESERVED_MODEL_ARGUMENTS`).
+_CLASSIFIER_PARAMETERS = ("method", "input_shape", "num_classes", "num_train_examples",
+                          "prior", "posterior", "activation", "train_samples", "dropout_rate",
+                          "seed")
+BUILDER_PARAMETERS = {
+    "lenet5": _CLASSIFIER_PARAMETERS,
+    "alexnet": _CLASSIFIER_PARAMETERS,
+    "alexnet_half": _CLASSIFIER_PARAMETERS,
+    "three_conv_three_fc": _CLASSIFIER_PARAMETERS,
+    "gal_lenet": _CLASSIFIER_PARAMETERS + ("dropout",),
+    "espcn": ("method", "upscale_factor", "channels", "num_train_examples", "prior",
+              "posterior", "activation", "train_samples", "seed"),
+    "dcgan": ("method", "image_size", "channels", "latent_dim", "ngf", "ndf",
+              "num_train_examples", "prior", "posterior", "batch_norm",
+              "uncertainty_samples", "seed"),
+}
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "caffe_inv")
 KL_SCHEDULES = ("constant", "blundell", "standard", "soenderby")
@@ -129,6 +148,11 @@ class TrainingConfig:
             likelihood's standard deviation that sets the KL weight (see
             `bz.super_resolution.elbo_num_train_examples`).
         beta_1: float or None; gan only: Adam's `beta_1`.
+        precision: classification only: `"float32"` (the default, in which
+            the zoo's rows were trained), `"auto"`, `"bfloat16"` or
+            `"float16"`, the numeric precision of training
+            (`bz.precision.resolve`; `"auto"` picks bfloat16 only on
+            hardware that computes it natively).
     """
 
     epochs: int
@@ -144,6 +168,7 @@ class TrainingConfig:
     loss: str = "cross_entropy"
     noise_stddev: float | None = None
     beta_1: float | None = None
+    precision: str = "float32"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +243,7 @@ class Card:
     @property
     def is_variational(self):
         """Whether the method has variational layers (a prior, a posterior, a KL)."""
-        return self.method in architectures.VARIATIONAL_METHODS
+        return self.method in VARIATIONAL_METHODS
 
     def make_prior(self):
         """The `bz.priors.Prior` of the `[prior]` table, or None without one."""
@@ -258,6 +283,9 @@ class Card:
                 f"Card {self.name!r} is a {self.task!r} card: build_model builds "
                 f"classifiers. Fix: train it with bz.{module}.train_card(card.document, ...)."
             )
+        from bayes_zoo import architectures
+        from bayes_zoo import data
+
         info = data.dataset_info(self.dataset, self.data.image_size)
         arguments = dict(self.model)
         if train_samples is not None:
@@ -275,34 +303,53 @@ class Card:
 
 
 def _normal_initializer(stddev, mean=0.0):
+    import keras
+
     return keras.initializers.RandomNormal(mean, stddev)
+
+
+def _normal_prior(p):
+    from bayes_zoo import priors
+
+    return priors.Normal(p["mean"], p["stddev"])
+
+
+def _scale_mixture_prior(p):
+    from bayes_zoo import priors
+
+    return priors.ScaleMixtureNormal(p["pi"], p["sigma1"], p["sigma2"])
+
+
+def _mean_field_posterior(p):
+    # sigma = softplus(rho), loc ~ N(0, loc_stddev), rho ~ N(rho_mean, rho_stddev).
+    from bayes_zoo import posteriors
+
+    return posteriors.MeanFieldNormal(
+        loc_initializer=_normal_initializer(p["loc_stddev"]),
+        rho_initializer=_normal_initializer(p["rho_stddev"], p["rho_mean"]),
+    )
+
+
+def _multiplicative_posterior(p):
+    # sigma^2 = alpha * mu^2, the paper's, with log_alpha = log_alpha_init.
+    from bayes_zoo import posteriors
+
+    return posteriors.MultiplicativeNormal(
+        loc_initializer=_normal_initializer(p["loc_stddev"]),
+        log_alpha_init=p["log_alpha_init"],
+    )
 
 
 # kind -> (parameters with their defaults, factory).
 _PRIOR_KINDS = {
-    "normal": ({"mean": 0.0, "stddev": 0.1}, lambda p: priors.Normal(p["mean"], p["stddev"])),
-    "scale_mixture_normal": (
-        {"pi": 0.5, "sigma1": 1.0, "sigma2": 0.0025},
-        lambda p: priors.ScaleMixtureNormal(p["pi"], p["sigma1"], p["sigma2"]),
-    ),
+    "normal": ({"mean": 0.0, "stddev": 0.1}, _normal_prior),
+    "scale_mixture_normal": ({"pi": 0.5, "sigma1": 1.0, "sigma2": 0.0025}, _scale_mixture_prior),
 }
 _POSTERIOR_KINDS = {
-    # sigma = softplus(rho), loc ~ N(0, loc_stddev), rho ~ N(rho_mean, rho_stddev).
     "mean_field_normal": (
-        {"loc_stddev": 0.1, "rho_mean": -5.0, "rho_stddev": 0.1},
-        lambda p: posteriors.MeanFieldNormal(
-            loc_initializer=_normal_initializer(p["loc_stddev"]),
-            rho_initializer=_normal_initializer(p["rho_stddev"], p["rho_mean"]),
-        ),
-    ),
-    # sigma^2 = alpha * mu^2, the paper's, with log_alpha = log_alpha_init.
+        {"loc_stddev": 0.1, "rho_mean": -5.0, "rho_stddev": 0.1}, _mean_field_posterior),
     "multiplicative_normal": (
-        {"loc_stddev": 0.1, "log_alpha_init": -10.0},
-        lambda p: posteriors.MultiplicativeNormal(
-            loc_initializer=_normal_initializer(p["loc_stddev"]),
-            log_alpha_init=p["log_alpha_init"],
-        ),
-    ),
+        {"loc_stddev": 0.1, "log_alpha_init": -10.0}, _multiplicative_posterior),
 }
 
 
@@ -466,6 +513,7 @@ def _check_training(path, training, task):
     _check_choice(path, "[training] optimizer", training.optimizer, spec.optimizers)
     _check_choice(path, "[training] lr_schedule", training.lr_schedule, LR_SCHEDULES)
     _check_choice(path, "[training] kl_schedule", training.kl_schedule, KL_SCHEDULES)
+    _check_choice(path, "[training] precision", training.precision, precision.PRECISIONS)
     _check_choice(path, "[training] loss", training.loss, (spec.loss,))
     if training.noise_stddev is not None and not training.noise_stddev > 0:
         _fail(path, "[training] noise_stddev must be positive. "
@@ -501,11 +549,10 @@ def _parse_distribution(path, section, table, kinds, variational):
     return {key: value if key == "kind" else float(value) for key, value in table.items()}
 
 
-def _parse_model(path, builder, architecture, table):
+def _parse_model(path, architecture, table):
     if not isinstance(table, dict):
         _fail(path, f"[model] must be a table. Received: {table!r}")
-    builder_arguments = set(inspect.signature(builder).parameters)
-    allowed = sorted(builder_arguments - set(_RESERVED_MODEL_ARGUMENTS))
+    allowed = sorted(set(BUILDER_PARAMETERS[architecture]) - set(_RESERVED_MODEL_ARGUMENTS))
     unknown = sorted(set(table) - set(allowed))
     if unknown:
         _fail(path, f"unknown key(s) {unknown} in [model]; {architecture} takes {allowed}")
@@ -546,7 +593,7 @@ _COMMON_TRAINING_KEYS = ("epochs", "batch_size", "learning_rate", "optimizer", "
 class _TaskSpec:
     """What a card of one task may say: its builders, datasets, loss and keys."""
 
-    builders: dict  # architecture name -> builder
+    architectures: tuple  # names of `BUILDER_PARAMETERS`
     datasets: tuple
     loss: str
     optimizers: tuple
@@ -556,22 +603,19 @@ class _TaskSpec:
 
 _TASK_SPECS = {
     "classification": _TaskSpec(
-        # `bz.architectures` may list the applications' builders too.
-        builders={
-            name: architectures.get(name)
-            for name in architectures.NAMES
-            if name not in ("espcn", "dcgan")
-        },
-        datasets=data.DATASETS,
+        architectures=tuple(name for name in BUILDER_PARAMETERS
+                            if name not in ("espcn", "dcgan")),
+        datasets=CLASSIFICATION_DATASETS,
         loss="cross_entropy",
         optimizers=OPTIMIZERS,
         data_config=DataConfig,
         training_keys=_COMMON_TRAINING_KEYS + (
-            "momentum", "weight_decay", "lr_schedule", "lr_gamma", "lr_power", "kl_schedule"),
+            "momentum", "weight_decay", "lr_schedule", "lr_gamma", "lr_power", "kl_schedule",
+            "precision"),
     ),
     # `bz.super_resolution.train_card`: Adam on the MSE plus the KL.
     "super_resolution": _TaskSpec(
-        builders={"espcn": espcn},
+        architectures=("espcn",),
         datasets=("bsds",),
         loss="mse",
         optimizers=("adam",),
@@ -580,7 +624,7 @@ _TASK_SPECS = {
     ),
     # `bz.gan.train_card`: DCGAN's Adam; the discriminator's KL weight is fixed.
     "gan": _TaskSpec(
-        builders={"dcgan": dcgan},
+        architectures=("dcgan",),
         datasets=("cifar10",),
         loss="binary_cross_entropy",
         optimizers=("adam",),
@@ -655,12 +699,12 @@ def read_card(path):
     for key in ("architecture", "method", "dataset"):
         if key not in document:
             _fail(path, f"missing `{key}`")
-    _check_choice(path, "architecture", document["architecture"], tuple(spec.builders))
-    _check_choice(path, "method", document["method"], architectures.METHODS)
+    _check_choice(path, "architecture", document["architecture"], spec.architectures)
+    _check_choice(path, "method", document["method"], METHODS)
     _check_choice(path, "dataset", document["dataset"], spec.datasets)
     if "training" not in document:
         _fail(path, "missing the [training] table")
-    variational = document["method"] in architectures.VARIATIONAL_METHODS
+    variational = document["method"] in VARIATIONAL_METHODS
     training_table = document["training"]
     if isinstance(training_table, dict):
         training_table = {"loss": spec.loss, **training_table}
@@ -687,8 +731,7 @@ def read_card(path):
         architecture=document["architecture"],
         method=document["method"],
         dataset=document["dataset"],
-        model=_parse_model(path, spec.builders[document["architecture"]],
-                           document["architecture"], document.get("model", {})),
+        model=_parse_model(path, document["architecture"], document.get("model", {})),
         prior=_parse_distribution(path, "prior", document.get("prior"), _PRIOR_KINDS,
                                   variational),
         posterior=_parse_distribution(path, "posterior", document.get("posterior"),
@@ -725,13 +768,11 @@ def home(root=None):
     >>> bz.zoo.home()
     '/home/me/bayes-zoo'
     """
-    if root is not None:
-        how = "the argument `root`"
-    elif os.environ.get(HOME_VARIABLE):
-        root, how = os.environ[HOME_VARIABLE], f"${HOME_VARIABLE}"
-    else:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        how = "the repository of the installed package"
+    how = {"argument": "the argument `root`", "environment": f"${HOME_VARIABLE}",
+           "package": "the repository of the installed package"}[home_source(root)]
+    if root is None:
+        root = os.environ.get(HOME_VARIABLE) or os.path.dirname(
+            os.path.dirname(os.path.abspath(__file__)))
     root = os.path.abspath(os.path.expanduser(os.fspath(root)))
     if not os.path.isdir(os.path.join(root, "models")):
         raise FileNotFoundError(
@@ -739,6 +780,30 @@ def home(root=None):
             f"{HOME_VARIABLE} to the bayes-zoo repository, which holds models/*.toml."
         )
     return root
+
+
+def home_source(root=None):
+    """Where `home(root)` takes the zoo's home from.
+
+    The `bayes-zoo` command writes a card's artefacts into its home by
+    default only when the user named that home: it never rewrites the
+    repository the package is installed from unless asked.
+
+    Args:
+        root: None or a folder, as in `home`.
+
+    Returns:
+        `"argument"` (`root` given), `"environment"` (`$BAYES_ZOO_HOME`) or
+        `"package"` (the repository of the installed package).
+
+    Example:
+
+    >>> bz.zoo.home_source()
+    'package'
+    """
+    if root is not None:
+        return "argument"
+    return "environment" if os.environ.get(HOME_VARIABLE) else "package"
 
 
 # `list` is the zoo's public name (DESIGN.md); inside this module the
@@ -821,10 +886,13 @@ def model_path(name, root=None):
     return os.path.join(home(root), zoo_card.artefacts["model"])
 
 
-def _train_command(zoo_card):
+def _train_command(zoo_card, root=None):
     command = f"bayes-zoo train {zoo_card.name}"
     if zoo_card.dataset != "digits":
         command += f" --data-dir FOLDER_WITH_{zoo_card.dataset.upper()}"
+    if home_source(root) == "package":
+        # There the command writes under the current folder unless told.
+        command += f" --output {os.path.dirname(model_path(zoo_card, root))}"
     return command
 
 
@@ -854,16 +922,12 @@ def load(name, root=None, compile=True):
     >>> model = bz.zoo.load("lenet5_lrt_mnist")
     >>> result = bz.predict_with_uncertainty(model, images, num_samples=25)
     """
-    # The saved optimizer may use the trainer's learning-rate schedule,
-    # which loading needs registered.
-    from bayes_zoo import trainer  # noqa: F401
-
     zoo_card = _as_card(name, root)
     path = model_path(zoo_card, root)
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"Zoo model {zoo_card.name!r} is not trained: no file {path}. "
-            f"Fix: run `{_train_command(zoo_card)}`, which writes it."
+            f"Fix: run `{_train_command(zoo_card, root)}`, which writes it."
         )
     return load_file(path, compile=compile, card=zoo_card)
 
@@ -915,6 +979,14 @@ def load_file(path, compile=True, card=None):
 
     >>> model = bz.zoo.load_file("runs/demo/model.keras", compile=False)
     """
+    import keras
+
+    # Importing them registers the zoo's layers, models and (for a saved
+    # optimizer) the trainer's learning-rate schedule with Keras' loading.
+    from bayes_zoo import architectures  # noqa: F401
+    from bayes_zoo import trainer  # noqa: F401
+    from bayes_zoo.layers import noise
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(
@@ -1041,6 +1113,6 @@ def saved_model_path(name, version=None, root=None, must_exist=True):
         f"Zoo model {zoo_card.name!r} has no SavedModel export {path}. Fix: run "
         f"`bayes-zoo export {zoo_card.name}`"
         + ("" if os.path.isfile(model_path(zoo_card, root))
-           else f" after `{_train_command(zoo_card)}`")
+           else f" after `{_train_command(zoo_card, root)}`")
         + "."
     )

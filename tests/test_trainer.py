@@ -337,3 +337,30 @@ def test_a_run_interrupted_mid_epoch_and_resumed_ends_as_an_uninterrupted_one(tm
     for expected, actual in zip(uninterrupted.model.variables, resumed.model.variables):
         np.testing.assert_array_equal(actual.numpy(), expected.numpy(), err_msg=expected.path)
     assert read_log(tmp_path / "b")[-1]["loss"] == read_log(tmp_path / "a")[-1]["loss"]
+
+
+def test_precision_is_chosen_printed_recorded_and_kept_on_resume(tmp_path, capsys, monkeypatch):
+    run = trainer.train("demo_lrt_digits", epochs=1, output_dir=tmp_path, precision="float16",
+                        max_steps_per_epoch=2, num_samples=2, verbose=1)
+    assert "Precision: float16 (Keras policy mixed_float16)" in capsys.readouterr().out
+    assert run.metrics["precision"] == "float16"
+    assert isinstance(run.metrics["cpu_bf16_flags"], list)
+    with open(os.path.join(tmp_path, trainer.METRICS_FILE)) as file:
+        assert json.load(file)["precision"] == "float16"
+    assert {layer.compute_dtype for layer in run.model.layers[1:]} == {"float16"}
+    assert all(weight.dtype == "float32" for weight in run.model.weights)
+    # A resumed run must keep its precision (the card's is float32).
+    with pytest.raises(ValueError, match="precision='float16', not 'float32'"):
+        trainer.train("demo_lrt_digits", epochs=2, output_dir=tmp_path, max_steps_per_epoch=2,
+                      verbose=0)
+    # No bf16 units, no bfloat16 (it would be emulated), and auto gives float32.
+    monkeypatch.setattr("bayes_zoo.precision.cpu_flags", lambda *args: {"avx2"})
+    monkeypatch.setattr("bayes_zoo.precision._gpu_compute_capabilities", lambda: [])
+    with pytest.raises(ValueError, match="emulated"):
+        trainer.train("demo_lrt_digits", output_dir=tmp_path / "bf16", precision="bfloat16",
+                      verbose=0)
+    run = trainer.train("demo_lrt_digits", epochs=1, output_dir=tmp_path / "auto",
+                        precision="auto", max_steps_per_epoch=1, num_samples=1, verbose=0)
+    assert run.metrics["precision"] == "float32"
+    with pytest.raises(ValueError, match="Unknown precision"):
+        trainer.train("demo_lrt_digits", output_dir=tmp_path / "bad", precision="fp8", verbose=0)
