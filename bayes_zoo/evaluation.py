@@ -11,7 +11,8 @@ given an `output_dir`, writes there:
   epistemic, predictive entropy, mutual information), in- against
   out-of-distribution when OOD data is given;
 - `accuracy_vs_samples.png`: accuracy and NLL of the Monte Carlo average of
-  the first t samples against t (Gal & Ghahramani's convergence figure);
+  the first t samples against t (Gal & Ghahramani's convergence figure),
+  with the spread of the accuracy over other draws of t of the samples;
 - `accuracy_coverage.csv`: accuracy of the predictions kept when the most
   uncertain (by predictive entropy) are rejected, one row per threshold;
 - `evaluation.json`: every number below.
@@ -26,7 +27,10 @@ The returned dict, and `evaluation.json`, hold:
   al., nats): means over the test examples;
 - `num_examples`, `num_samples`, `num_bins`;
 - `sample_size_curve`: `num_samples`, `accuracy`, `nll` lists
-  (`bz.metrics.sample_size_curve`), or None without the samples;
+  (`bz.metrics.sample_size_curve`), and `accuracy_std`, `nll_std`: their
+  standard deviations over `SPREAD_ORDERINGS` random orders of the samples
+  (how much a draw of t samples moves them; 0 at t = T, where every order
+  averages the same samples), or None without the samples;
 - `accuracy_coverage`: `uncertainty` (the score used), and `coverage` /
   `accuracy` lists at the coverages of `COVERAGE_LEVELS`;
 - `ood`: None, or `num_examples`, `mean` (the five mean uncertainties on the
@@ -83,6 +87,8 @@ _HISTOGRAM_SCORES = ("aleatoric", "epistemic", "predictive_entropy", "mutual_inf
 # Selective prediction by predictive entropy, summarised at these coverages.
 COVERAGE_UNCERTAINTY = "predictive_entropy"
 COVERAGE_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+# The sample-size curve's spread: this many seeded random orders of the samples.
+SPREAD_ORDERINGS = 20
 
 _TABLE_ROWS = (
     ("accuracy", "accuracy"),
@@ -384,6 +390,15 @@ def _write_coverage_csv(path, curve):
             writer.writerow([repr(float(value)) for value in row])
 
 
+def _sample_size_spread(labels, samples, points):
+    """Standard deviations of the sample-size curve over random orders of the samples."""
+    rng = np.random.default_rng(0)
+    curves = [metrics.sample_size_curve(labels, samples[rng.permutation(len(samples))], points)
+              for _ in range(SPREAD_ORDERINGS)]
+    return {f"{key}_std": np.std([curve[key] for curve in curves], axis=0).tolist()
+            for key in ("accuracy", "nll")}
+
+
 def evaluate_predictions(
     labels,
     result,
@@ -394,6 +409,8 @@ def evaluate_predictions(
     num_bins=15,
     title=None,
     metadata=None,
+    in_name=None,
+    ood_name=None,
 ):
     """The evaluation numbers (and files) of Monte Carlo predictions already made.
 
@@ -413,6 +430,9 @@ def evaluate_predictions(
         title: optional title of the figures.
         metadata: optional dict of JSON-ready values added to the results
             (the command, the dataset and its source, ...).
+        in_name, ood_name: optional names of the test and OOD data (e.g.
+            `"mnist test"`, `"fashion_mnist"`), shown in the histograms'
+            legends.
 
     Returns:
         A dict, as the module docstring describes.
@@ -457,6 +477,7 @@ def evaluate_predictions(
         points = sorted({int(count) for count in counts if count <= num_samples} | {num_samples})
         curve = metrics.sample_size_curve(labels, samples, points)
         results["sample_size_curve"] = {key: values.tolist() for key, values in curve.items()}
+        results["sample_size_curve"].update(_sample_size_spread(labels, samples, points))
     coverage_curve = metrics.accuracy_coverage_curve(
         labels, probabilities, getattr(result, COVERAGE_UNCERTAINTY))
     results["accuracy_coverage"] = _coverage_summary(coverage_curve)
@@ -481,14 +502,15 @@ def evaluate_predictions(
     results["files"] = {}
     if output_dir is not None:
         results["files"] = _write_figures(output_dir, labels, result, ood_result, results,
-                                          coverage_curve, title)
+                                          coverage_curve, title, (in_name, ood_name))
         with open(os.path.join(output_dir, RESULTS_FILE), "w") as file:
             json.dump(results, file, indent=2)
             file.write("\n")
     return results
 
 
-def _write_figures(output_dir, labels, result, ood_result, results, coverage_curve, title):
+def _write_figures(output_dir, labels, result, ood_result, results, coverage_curve, title,
+                   names):
     """Writes the plots and the CSV; returns the names of every file, by kind."""
     os.makedirs(output_dir, exist_ok=True)
     files = {"reliability_diagram": RELIABILITY_FILE, "uncertainty_histograms": HISTOGRAMS_FILE,
@@ -501,13 +523,14 @@ def _write_figures(output_dir, labels, result, ood_result, results, coverage_cur
         None if ood_result is None
         else {name: getattr(ood_result, name) for name in _HISTOGRAM_SCORES},
         os.path.join(output_dir, HISTOGRAMS_FILE),
-        title=title,
+        title=title, in_name=names[0], out_name=names[1],
     )
     if results["sample_size_curve"] is not None:
         curve = results["sample_size_curve"]
         plots.accuracy_vs_samples(curve["num_samples"], curve["accuracy"],
                                   os.path.join(output_dir, SAMPLES_FILE), nll=curve["nll"],
-                                  title=title)
+                                  title=title, accuracy_std=curve["accuracy_std"],
+                                  num_examples=results["num_examples"])
         files["accuracy_vs_samples"] = SAMPLES_FILE
     _write_coverage_csv(os.path.join(output_dir, COVERAGE_FILE), coverage_curve)
     files["results"] = RESULTS_FILE
@@ -527,6 +550,8 @@ def evaluate(
     mode="softmax",
     title=None,
     metadata=None,
+    in_name=None,
+    ood_name=None,
     verbose=0,
 ):
     """Monte Carlo evaluation of a classifier on test (and OOD) data.
@@ -547,7 +572,7 @@ def evaluate(
         output_dir: None, or the folder to write the figures and
             `evaluation.json` to.
         batch_size: positive int, the examples per graph call.
-        sample_counts, num_bins, title, metadata: as in
+        sample_counts, num_bins, title, metadata, in_name, ood_name: as in
             `evaluate_predictions`.
         mode: `"softmax"` or `"normalized"`, see `predict_with_uncertainty`.
         verbose: 0 (silent) or 1 (a progress bar per prediction pass).
@@ -583,6 +608,7 @@ def evaluate(
     return evaluate_predictions(
         labels, result, ood_result=ood_result, output_dir=output_dir,
         sample_counts=sample_counts, num_bins=num_bins, title=title, metadata=metadata,
+        in_name=in_name, ood_name=ood_name,
     )
 
 

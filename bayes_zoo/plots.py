@@ -34,6 +34,9 @@ _HISTOGRAM_BINS = 40
 _MAX_LEGEND_ENTRIES = 10
 # Shridhar et al.'s Figure 9 shows the posterior at these epochs.
 _PAPER_DENSITY_EPOCHS = (1, 5, 20, 50, 100)
+# The accuracy axis of `accuracy_vs_samples` spans at least 2 points of
+# accuracy: 200 of 10,000 test images, not the +-2 that noise moves.
+_MIN_ACCURACY_SPAN = 0.02
 
 
 def _check_png_path(path):
@@ -110,7 +113,8 @@ def reliability_diagram(labels, probabilities, path, num_bins=15, title=None):
     return _save(figure, path)
 
 
-def uncertainty_histograms(in_distribution, out_of_distribution, path, title=None):
+def uncertainty_histograms(in_distribution, out_of_distribution, path, title=None,
+                           in_name=None, out_name=None):
     """Histograms of uncertainty scores, in- against out-of-distribution.
 
     One panel per key of `in_distribution` (e.g. aleatoric and epistemic),
@@ -125,6 +129,8 @@ def uncertainty_histograms(in_distribution, out_of_distribution, path, title=Non
             scores on out-of-distribution data.
         path: where to write the PNG; must end in `.png`.
         title: optional figure title.
+        in_name, out_name: optional names of the two data sets (e.g.
+            `"mnist test"`, `"fashion_mnist"`), shown in the legends.
 
     Returns:
         The path written, as a string.
@@ -134,9 +140,11 @@ def uncertainty_histograms(in_distribution, out_of_distribution, path, title=Non
     >>> bz.plots.uncertainty_histograms(
     ...     {"aleatoric": mnist.aleatoric, "epistemic": mnist.epistemic},
     ...     {"aleatoric": notmnist.aleatoric, "epistemic": notmnist.epistemic},
-    ...     "out/uncertainty.png")
+    ...     "out/uncertainty.png", in_name="mnist test", out_name="notMNIST")
     """
     path = _check_png_path(path)
+    in_label = "in-distribution" + (f": {in_name}" if in_name else "")
+    out_label = "out-of-distribution" + (f": {out_name}" if out_name else "")
     if not isinstance(in_distribution, Mapping) or not in_distribution:
         raise ValueError(
             "Argument `in_distribution` must be a non-empty dict from score name to scores. "
@@ -169,11 +177,11 @@ def uncertainty_histograms(in_distribution, out_of_distribution, path, title=Non
         all_scores = scores_in if scores_out is None else np.concatenate([scores_in, scores_out])
         bins = np.histogram_bin_edges(all_scores, bins=_HISTOGRAM_BINS)
         axis.hist(scores_in, bins=bins, density=True, alpha=0.5, color=_IN_COLOR,
-                  label=f"in-distribution (n={scores_in.size})")
+                  label=f"{in_label} (n={scores_in.size})")
         panel_title = str(name)
         if scores_out is not None:
             axis.hist(scores_out, bins=bins, density=True, alpha=0.5, color=_OUT_COLOR,
-                      label=f"out-of-distribution (n={scores_out.size})")
+                      label=f"{out_label} (n={scores_out.size})")
             auroc = metrics.ood_detection(scores_in, scores_out)["auroc"]
             panel_title += f" (OOD AUROC {auroc:.3f})"
         axis.set_title(panel_title)
@@ -186,12 +194,16 @@ def uncertainty_histograms(in_distribution, out_of_distribution, path, title=Non
     return _save(figure, path)
 
 
-def accuracy_vs_samples(num_samples, accuracy, path, nll=None, title=None):
+def accuracy_vs_samples(num_samples, accuracy, path, nll=None, title=None,
+                        accuracy_std=None, num_examples=None):
     """Accuracy (and NLL) against the number of Monte Carlo samples.
 
     Gal & Ghahramani's convergence figure; feed it the output of
     `bz.metrics.sample_size_curve`. The sample axis is logarithmic, since the
-    interesting change is between 1 and a few tens of samples.
+    interesting change is between 1 and a few tens of samples. The accuracy
+    axis spans at least `_MIN_ACCURACY_SPAN` (and the band, when given), so
+    that a difference of a few test examples does not fill the figure as if
+    it were a trend.
 
     Args:
         num_samples: 1-D array of positive sample counts.
@@ -200,6 +212,11 @@ def accuracy_vs_samples(num_samples, accuracy, path, nll=None, title=None):
         nll: optional 1-D array of negative log-likelihoods, drawn on a second
             axis.
         title: optional figure title.
+        accuracy_std: optional 1-D array, the Monte Carlo spread of each
+            accuracy (e.g. its standard deviation over draws of that many
+            samples), drawn as a band of +-1 standard deviation.
+        num_examples: optional int, the test examples behind each accuracy,
+            named on the axis (one example is `1 / num_examples`).
 
     Returns:
         The path written, as a string.
@@ -216,7 +233,11 @@ def accuracy_vs_samples(num_samples, accuracy, path, nll=None, title=None):
         raise ValueError(
             f"Argument `num_samples` must be >= 1. Received: min(num_samples)={num_samples.min()}"
         )
-    curves = {"accuracy": accuracy} if nll is None else {"accuracy": accuracy, "nll": nll}
+    curves = {"accuracy": accuracy}
+    if nll is not None:
+        curves["nll"] = nll
+    if accuracy_std is not None:
+        curves["accuracy_std"] = accuracy_std
     for name, values in curves.items():
         curves[name] = metrics._check_1d(name, values)
         if curves[name].size != num_samples.size:
@@ -229,10 +250,21 @@ def accuracy_vs_samples(num_samples, accuracy, path, nll=None, title=None):
     axis = figure.subplots()
     lines = axis.plot(num_samples, curves["accuracy"], marker="o", color=_IN_COLOR,
                       label="accuracy")
+    low = high = curves["accuracy"]
+    if accuracy_std is not None:
+        low, high = low - curves["accuracy_std"], high + curves["accuracy_std"]
+        lines.append(axis.fill_between(num_samples, low, high, color=_IN_COLOR, alpha=0.2,
+                                       label="accuracy ± 1 s.d. over MC draws"))
+    middle = (np.min(low) + np.max(high)) / 2
+    half_span = max((np.max(high) - np.min(low)) / 2 * 1.1, _MIN_ACCURACY_SPAN / 2)
+    axis.set_ylim(middle - half_span, middle + half_span)
     axis.set_xscale("log")
-    axis.xaxis.set_major_formatter(FormatStrFormatter("%g"))  # 1, 10, 100, not 10^0, ...
+    # 1, 2, 10, 100, not 10^0, 2x10^0, ...
+    axis.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
     axis.set_xlabel("number of Monte Carlo samples T")
-    axis.set_ylabel("accuracy", color=_IN_COLOR)
+    axis.set_ylabel("accuracy" + (f" (of {num_examples} examples)" if num_examples else ""),
+                    color=_IN_COLOR)
     if nll is not None:
         nll_axis = axis.twinx()
         lines += nll_axis.plot(num_samples, curves["nll"], marker="s", color=_OUT_COLOR,

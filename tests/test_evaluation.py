@@ -308,3 +308,20 @@ def test_out_of_distribution_images_take_the_model_s_channels(tmp_path, digits):
     np.testing.assert_allclose(gray.images, tf.image.rgb_to_grayscale(rgb_images).numpy())
     assert gray.images.shape == (2, 8, 8, 1) and "converted to grayscale" in gray.source
     assert str(tmp_path) in gray.source
+
+
+
+def test_sample_size_curve_reports_its_monte_carlo_spread_and_names_the_data(tmp_path):
+    result = _synthetic_result(num_examples=200, num_samples=8)
+    labels = np.random.default_rng(1).integers(0, 4, 200)
+    results = evaluation.evaluate_predictions(
+        labels, result, ood_result=_synthetic_result(seed=2), output_dir=tmp_path,
+        in_name="mnist test", ood_name="fashion_mnist")
+    curve = results["sample_size_curve"]
+    assert curve["num_samples"] == [1, 2, 5, 8]
+    assert len(curve["accuracy_std"]) == len(curve["nll_std"]) == 4
+    # Different draws of one sample disagree; every order of all 8 averages the same.
+    assert curve["accuracy_std"][0] > 0 and curve["nll_std"][0] > 0
+    assert curve["accuracy_std"][-1] == pytest.approx(0, abs=1e-12)
+    assert_valid_png(tmp_path / evaluation.SAMPLES_FILE)
+    assert_valid_png(tmp_path / evaluation.HISTOGRAMS_FILE)

@@ -107,3 +107,31 @@ def test_plots_reject_bad_input(tmp_path):
     with pytest.raises(ValueError, match="means"):
         plots.posterior_stddev_over_epochs([0.1, 0.05], tmp_path / "s.png", means=[0.0])
     assert not list(tmp_path.iterdir())
+
+
+def test_histograms_name_the_data_sets_and_the_sample_axis_shows_the_spread(tmp_path,
+                                                                           monkeypatch):
+    labels = []
+    original = plots.Figure.savefig
+
+    def record(figure, *args, **kwargs):
+        for axis in figure.axes:
+            legend = axis.get_legend()
+            if legend is not None:
+                labels.extend(text.get_text() for text in legend.get_texts())
+            labels.append(("ylim", axis.get_ylim()))
+        return original(figure, *args, **kwargs)
+
+    monkeypatch.setattr(plots.Figure, "savefig", record)
+    plots.uncertainty_histograms({"epistemic": [0.1, 0.2]}, {"epistemic": [0.5, 0.6]},
+                                 tmp_path / "h.png", in_name="mnist test",
+                                 out_name="fashion_mnist")
+    assert "in-distribution: mnist test (n=2)" in labels
+    assert "out-of-distribution: fashion_mnist (n=2)" in labels
+    labels.clear()
+    # Two images of 10,000 apart: the axis is not zoomed onto that difference.
+    plots.accuracy_vs_samples([1, 10, 25], [0.9860, 0.9862, 0.9861], tmp_path / "a.png",
+                              accuracy_std=[0.0004, 0.0001, 0.0], num_examples=10_000)
+    assert "accuracy ± 1 s.d. over MC draws" in labels
+    low, high = next(item[1] for item in labels if isinstance(item, tuple))
+    assert high - low >= 0.02
