@@ -3,7 +3,8 @@
 ```
 bayes-zoo list
 bayes-zoo train CARD [--epochs N --batch-size N --train-samples K --num-samples T
-                      --data-dir DIR --output DIR --seed N --max-steps-per-epoch N]
+                      --data-dir DIR --output DIR --seed N --max-steps-per-epoch N
+                      --precision auto|float32|bfloat16|float16]
 bayes-zoo evaluate CARD_OR_FILE [--dataset NAME --data-dir DIR --num-samples T --batch-size N
                                  --ood DATASET --ood-data-dir DIR --output DIR --max-examples N]
 bayes-zoo demo [--epochs N | --quick] [--output DIR --seed N]
@@ -15,6 +16,16 @@ status, so that later subcommands (export) and richer versions (evaluate's
 plots) slot in beside them. Bad input (an unknown card, a missing file or
 folder, a bad flag value) ends with a non-zero status and one line on stderr
 saying what is wrong and how to fix it.
+
+`--help`, `list`, flag errors and unknown cards never import TensorFlow, so
+they answer at once; the commands that need it import it (`_import_tensorflow`)
+only once their arguments are checked, without TensorFlow's C++ log lines
+unless `--verbose` or `$BAYES_ZOO_VERBOSE` asks for them.
+
+Outputs go under the current folder unless a flag names another (`train`:
+`runs/CARD/`, `evaluate`: `evaluation/NAME/`, `export`: `serving/`), never into
+the repository the package is installed from; with `$BAYES_ZOO_HOME` set, a
+card's `train` and `export` write its artefacts into that zoo home.
 """
 
 import argparse
@@ -22,29 +33,33 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 
-from bayes_zoo import data
+# Both are light: no TensorFlow (see the module docstring).
 from bayes_zoo import demo
-from bayes_zoo import evaluation
-from bayes_zoo import export
-from bayes_zoo import gan
-from bayes_zoo import super_resolution
-from bayes_zoo import trainer
+from bayes_zoo import precision
 from bayes_zoo import zoo
 
 PROG = "bayes-zoo"
+# A value other than "" or "0" shows TensorFlow's logging, as --verbose does.
+VERBOSE_VARIABLE = "BAYES_ZOO_VERBOSE"
+# The default output folders, under the current folder.
+TRAIN_OUTPUT = "runs"
+EVALUATION_OUTPUT = "evaluation"
+EXPORT_OUTPUT = "serving"
 # Exit statuses: argparse's 2 for bad flags, 1 for bad values found later,
 # 130 (128 + SIGINT) for Ctrl-C, as shells report it.
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-# The trainers of the application cards (`task` other than classification):
-# each has `train_card(document, *, epochs, batch_size, data_dir, output_dir,
-# seed, max_steps_per_epoch, verbose)`.
-_TASK_TRAINERS = {"super_resolution": super_resolution, "gan": gan}
+# The modules training the application cards (`task` other than
+# classification): each has `train_card(document, *, epochs, batch_size,
+# data_dir, output_dir, seed, max_steps_per_epoch, verbose)`.
+_TASK_TRAINERS = {"super_resolution": "bayes_zoo.super_resolution", "gan": "bayes_zoo.gan"}
 # `train` flags only the classification trainer takes: attribute -> flag.
-_CLASSIFICATION_ONLY_FLAGS = {"train_samples": "--train-samples", "num_samples": "--num-samples"}
+_CLASSIFICATION_ONLY_FLAGS = {"train_samples": "--train-samples", "num_samples": "--num-samples",
+                              "precision": "--precision"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +97,55 @@ def _non_negative_int(text):
 
 def _one_line(error):
     return " ".join(str(error).split())
+
+
+def _wants_tensorflow_logs(args):
+    return getattr(args, "verbose", False) or os.environ.get(VERBOSE_VARIABLE, "") not in (
+        "", "0")
+
+
+def _import_tensorflow(args):
+    """Imports TensorFlow, without its C++ log lines unless the user asked for them.
+
+    Quiet means `TF_CPP_MIN_LOG_LEVEL=3` where the user has not set it (it
+    hides the runtime's lines, e.g. `failed call to cuInit` on a machine
+    without a GPU), and hiding what the import writes to file descriptor 2:
+    TensorFlow logs its start-up lines (oneDNN, CUDA stubs, CPU features)
+    before it reads that level. A failed import shows them.
+    """
+    if "tensorflow" in sys.modules or _wants_tensorflow_logs(args):
+        import tensorflow  # noqa: F401
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":  # The user's own choice: every line.
+        import tensorflow  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved_stderr, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+
+
+def _fit_verbosity():
+    """Keras' `fit` verbosity: a progress bar on a terminal, one line per epoch in a log."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _default_output(card, folder):
+    """A card's output: its artefact folder in a $BAYES_ZOO_HOME zoo, else folder/CARD."""
+    if zoo.home_source() != "package":
+        return os.path.dirname(zoo.model_path(card))
+    return os.path.join(folder, card.name)
 
 
 # ---------------------------------------------------------------------------
@@ -126,9 +190,13 @@ def _train_application_card(args, card):
             )
     # Its trainer starts afresh: no "run again to resume" hint on Ctrl-C.
     args.resumable = False
-    output_dir = args.output or os.path.dirname(zoo.model_path(card))
+    output_dir = args.output or _default_output(card, TRAIN_OUTPUT)
+    _import_tensorflow(args)
+    import importlib
+
+    task_trainer = importlib.import_module(_TASK_TRAINERS[card.task])
     print(f"Training {card.name} ({card.task}) into {output_dir}...", flush=True)
-    metrics = _TASK_TRAINERS[card.task].train_card(
+    metrics = task_trainer.train_card(
         card.document,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -136,7 +204,7 @@ def _train_application_card(args, card):
         output_dir=output_dir,
         seed=args.seed,
         max_steps_per_epoch=args.max_steps_per_epoch,
-        verbose=1,
+        verbose=_fit_verbosity(),
     )
     print(f"{card.name}, final metrics:")
     width = max(len(key) for key in metrics)
@@ -156,6 +224,9 @@ def train_command(args):
     if card.task != "classification":
         _train_application_card(args, card)
         return 0
+    _import_tensorflow(args)
+    from bayes_zoo import trainer
+
     trainer.train(
         card,
         epochs=args.epochs,
@@ -163,10 +234,11 @@ def train_command(args):
         train_samples=args.train_samples,
         num_samples=args.num_samples,
         data_dir=args.data_dir,
-        output_dir=args.output,
+        output_dir=args.output or _default_output(card, TRAIN_OUTPUT),
         seed=args.seed,
         max_steps_per_epoch=args.max_steps_per_epoch,
-        verbose=1,
+        verbose=_fit_verbosity(),
+        precision=args.precision,
     )
     return 0
 
@@ -182,6 +254,9 @@ def _evaluation_target(args):
         if not os.path.isfile(target):
             raise FileNotFoundError(
                 f"No model file {target}. Fix: pass a .keras file or a card name.")
+        _import_tensorflow(args)
+        from bayes_zoo import trainer
+
         metrics_file = os.path.join(os.path.dirname(target), trainer.METRICS_FILE)
         trained = {}
         if os.path.isfile(metrics_file):
@@ -199,6 +274,8 @@ def _evaluation_target(args):
         model = zoo.load_file(target, compile=False, card=card)
         return model, target, target, card, dataset
     card = zoo.card(target)
+    if os.path.isfile(zoo.model_path(card)):
+        _import_tensorflow(args)
     return zoo.load(card, compile=False), card.name, zoo.model_path(card), card, card.dataset
 
 
@@ -227,7 +304,7 @@ def evaluate_command(args):
     if dataset is None:
         raise ValueError(
             f"Cannot tell which dataset {name} was trained on. Fix: pass --dataset, one of "
-            f"{', '.join(data.DATASETS)}."
+            f"{', '.join(zoo.CLASSIFICATION_DATASETS)}."
         )
     if args.ood is not None and args.ood == dataset:
         raise ValueError(
@@ -235,9 +312,10 @@ def evaluate_command(args):
             "out-of-distribution data (e.g. fashion_mnist for an MNIST model)."
         )
     num_samples = args.num_samples or (card.evaluation.num_samples if card else 25)
-    output = args.output or os.path.join(os.path.dirname(os.path.abspath(path)), "evaluation")
+    output = args.output or os.path.join(EVALUATION_OUTPUT, _model_name(path, card))
     if os.path.exists(output) and not os.path.isdir(output):
         raise ValueError(f"--output {output} is a file. Fix: pass a folder.")
+    from bayes_zoo import evaluation
 
     test = evaluation.load_test_split(dataset, model, data_dir=args.data_dir,
                                       max_examples=args.max_examples)
@@ -263,6 +341,7 @@ def evaluate_command(args):
         ood_data=None if ood is None else ood.images, output_dir=output,
         batch_size=args.batch_size, metadata=metadata, verbose=1,
         title=f"{card.name if card else name} on {dataset} (T={num_samples})",
+        in_name=f"{dataset} test", ood_name=args.ood,
     )
     print(f"{name} on the {dataset} test split ({results['num_examples']} examples, "
           f"{num_samples} Monte Carlo samples)"
@@ -275,16 +354,17 @@ def evaluate_command(args):
 
 def demo_command(args):
     """Trains the demo's Bayesian CNN on bundled digits and shows its uncertainty."""
+    _import_tensorflow(args)
     demo.run_demo(epochs=args.epochs, quick=args.quick, output_dir=args.output, seed=args.seed)
     return 0
 
 
-def _export_name(path, card):
-    """A model file's name on the server: its card's, else its own (model.keras: its folder's)."""
+def _model_name(path, card):
+    """A model's name in output paths: its card's, else its file's (model.keras: its folder's)."""
     if card is not None:
         return card.name
     stem = os.path.splitext(os.path.basename(path))[0]
-    if stem == os.path.splitext(trainer.MODEL_FILE)[0]:
+    if stem == "model":  # The trainers' model.keras.
         return os.path.basename(os.path.dirname(os.path.abspath(path)))
     return stem
 
@@ -292,14 +372,16 @@ def _export_name(path, card):
 def export_command(args):
     """Writes BASE/NAME/VERSION/ (a SavedModel with uncertainty) and BASE/models.config."""
     model, _, path, card, _ = _evaluation_target(args)
-    if args.target.endswith(".keras"):
-        name = args.name or _export_name(path, card)
-        base = args.output or "saved_models"
-    else:
-        # The card's artefact folder, BASE/NAME/{version}.
+    from bayes_zoo import export
+
+    name = args.name or _model_name(path, card)
+    base = args.output or EXPORT_OUTPUT
+    if card is not None and not args.target.endswith(".keras") and args.output is None \
+            and zoo.home_source() != "package":
+        # A zoo home the user named: the card's artefact folder, BASE/NAME/{version}.
         model_dir = os.path.dirname(zoo.saved_model_path(card, version=1, must_exist=False))
         name = args.name or os.path.basename(model_dir)
-        base = args.output or os.path.dirname(model_dir)
+        base = os.path.dirname(model_dir)
     num_samples = args.num_samples or (card.evaluation.num_samples if card else 20)
     print(f"Exporting {args.target} as {name!r} ({num_samples} Monte Carlo samples in "
           "serving_default)...", flush=True)
@@ -324,14 +406,22 @@ def build_parser():
         description="Bayesian CNNs of the papers: list, train, evaluate and export the zoo's "
                     "models.",
     )
+    verbose_help = (f"show TensorFlow's own log lines (as ${VERBOSE_VARIABLE}=1 does); "
+                    "hidden by default")
+    parser.add_argument("--verbose", action="store_true", help=verbose_help)
+    # `bayes-zoo train CARD --verbose` too; SUPPRESS keeps the main parser's value
+    # when the flag comes before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help=verbose_help)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
                                      parser_class=_Parser)
 
-    listing = commands.add_parser("list", help="the zoo's cards")
+    listing = commands.add_parser("list", help="the zoo's cards", parents=[common])
     listing.set_defaults(run=list_command)
 
     train = commands.add_parser(
-        "train",
+        "train", parents=[common],
         help="train a card; rerun after an interruption to resume",
         description="Train a zoo card's model with its hyper-parameters, writing checkpoints, "
                     "a CSV log, the trained model and test metrics to the output folder. Run "
@@ -348,14 +438,22 @@ def build_parser():
     train.add_argument("--num-samples", type=_positive_int,
                        help="Monte Carlo samples of the test evaluation (default: the card's)")
     train.add_argument("--data-dir", help="folder holding the dataset's files or a TFDS copy")
-    train.add_argument("--output", help="output folder (default: saved_models/CARD)")
+    train.add_argument("--output",
+                       help=f"output folder (default: ./{TRAIN_OUTPUT}/CARD, or the card's "
+                            f"artefact folder of ${zoo.HOME_VARIABLE}/saved_models when that "
+                            "is set); --output saved_models/CARD in the repository writes "
+                            "the zoo's own artefact")
     train.add_argument("--seed", type=_non_negative_int, default=0)
+    train.add_argument("--precision", choices=precision.PRECISIONS,
+                       help="numeric precision of training (default: the card's, float32); "
+                            "auto: bfloat16 where the CPU has avx512_bf16/amx_bf16 units or "
+                            "a GPU computes it, else float32")
     train.add_argument("--max-steps-per-epoch", type=_positive_int,
                        help="cap on training and validation batches per epoch, for a quick run")
     train.set_defaults(run=train_command)
 
     evaluate = commands.add_parser(
-        "evaluate",
+        "evaluate", parents=[common],
         help="test accuracy, NLL, ECE, uncertainty and OOD detection of a trained model",
         description="Evaluate a trained model on its dataset's official test split with Monte "
                     "Carlo prediction: print a table of accuracy, NLL, ECE, Brier score, mean "
@@ -365,19 +463,20 @@ def build_parser():
     )
     evaluate.add_argument("target", metavar="CARD_OR_FILE",
                           help="a trained card's name, or a .keras model file")
-    evaluate.add_argument("--dataset", choices=data.DATASETS,
+    evaluate.add_argument("--dataset", choices=zoo.CLASSIFICATION_DATASETS,
                           help="the dataset (default: the card's, or the one in the "
                                "metrics.json beside a model file)")
     evaluate.add_argument("--data-dir", help="folder holding the dataset's files or a TFDS copy")
     evaluate.add_argument("--num-samples", type=_positive_int,
                           help="Monte Carlo samples (default: the card's, else 25)")
-    evaluate.add_argument("--ood", metavar="DATASET", choices=data.DATASETS,
+    evaluate.add_argument("--ood", metavar="DATASET", choices=zoo.CLASSIFICATION_DATASETS,
                           help="a dataset whose test images are out-of-distribution data "
-                               f"(one of {', '.join(data.DATASETS)})")
+                               f"(one of {', '.join(zoo.CLASSIFICATION_DATASETS)})")
     evaluate.add_argument("--ood-data-dir",
                           help="folder holding the OOD dataset (default: --data-dir)")
     evaluate.add_argument("--output",
-                          help="output folder (default: evaluation/ beside the model file)")
+                          help=f"output folder (default: ./{EVALUATION_OUTPUT}/NAME, NAME the "
+                               "card's, or the model file's (its folder's for model.keras))")
     evaluate.add_argument("--batch-size", type=_positive_int, default=128)
     evaluate.add_argument("--max-examples", type=_positive_int,
                           help="evaluate a fixed random subset of at most N test (and OOD) "
@@ -385,7 +484,7 @@ def build_parser():
     evaluate.set_defaults(run=evaluate_command)
 
     demo_parser = commands.add_parser(
-        "demo",
+        "demo", parents=[common],
         help="train a small Bayesian CNN on bundled digits and show its uncertainty",
         description=demo.__doc__.splitlines()[0],
     )
@@ -399,7 +498,7 @@ def build_parser():
     demo_parser.set_defaults(run=demo_command)
 
     export_parser = commands.add_parser(
-        "export",
+        "export", parents=[common],
         help="export a trained model for TensorFlow Serving, uncertainty included",
         description="Export a trained model as a SavedModel whose signatures (serving_default, "
                     "predict_with_uncertainty, posterior_mean) run the Monte Carlo prediction "
@@ -414,8 +513,9 @@ def build_parser():
                                help="Monte Carlo samples of serving_default (default: the "
                                     "card's, or 20)")
     export_parser.add_argument("--output", metavar="BASE",
-                               help="the folder the server mounts (default: the card's "
-                                    "saved_models folder, or ./saved_models for a file)")
+                               help=f"the folder the server mounts (default: "
+                                    f"./{EXPORT_OUTPUT}, or for a card "
+                                    f"${zoo.HOME_VARIABLE}/saved_models when that is set)")
     export_parser.add_argument("--name", help="the model's name on the server (default: the "
                                               "card's, or the file's)")
     export_parser.set_defaults(run=export_command)

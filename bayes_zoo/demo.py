@@ -24,14 +24,9 @@ import os
 import time
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from bayes_zoo import data
-from bayes_zoo import plots
-from bayes_zoo import trainer
-from bayes_zoo import zoo
-from bayes_zoo.uncertainty import predict_with_uncertainty
+# TensorFlow, Keras and matplotlib are imported where the demo runs, so that
+# `bayes-zoo --help` (which shows this module's flags) starts at once.
 
 CARD = "demo_lrt_digits"
 # `--quick`: a smoke run of the whole demo, for tests.
@@ -118,6 +113,9 @@ def format_table(rows):
 
 def _example_grid(inputs, results, path):
     """A grid of a few inputs of each kind, titled with prediction and epistemic uncertainty."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(1.5 * _EXAMPLES_PER_ROW, 1.9 * len(inputs)))
     axes = figure.subplots(len(inputs), _EXAMPLES_PER_ROW, squeeze=False)
     for row_axes, (name, images) in zip(axes, inputs.items()):
@@ -169,6 +167,12 @@ def run_demo(epochs=None, quick=False, output_dir=DEFAULT_OUTPUT, seed=0, verbos
     >>> result.rows["rotated digits"]["epistemic"] > result.rows["test digits"]["epistemic"]
     True
     """
+    from bayes_zoo import data
+    from bayes_zoo import plots
+    from bayes_zoo import trainer
+    from bayes_zoo import zoo
+    from bayes_zoo.uncertainty import predict_with_uncertainty
+
     if epochs is not None and quick:
         raise ValueError(
             f"Pass `epochs` or `quick`, not both. Received: epochs={epochs}, quick=True")
@@ -207,6 +211,7 @@ def run_demo(epochs=None, quick=False, output_dir=DEFAULT_OUTPUT, seed=0, verbos
             os.path.join(run.output_dir, filename),
             title=f"Test digits (blue) against {name} (orange), "
                   f"{num_samples} MC samples",
+            in_name="test digits", out_name=name,
         )
         for name, filename in (("rotated digits", "uncertainty_rotated.png"),
                                ("uniform noise", "uncertainty_noise.png"))

@@ -886,13 +886,17 @@ def model_path(name, root=None):
     return os.path.join(home(root), zoo_card.artefacts["model"])
 
 
-def _train_command(zoo_card, root=None):
+def _train_command(zoo_card, output_dir):
+    """The `bayes-zoo train` command that writes the card's model into `output_dir`."""
     command = f"bayes-zoo train {zoo_card.name}"
     if zoo_card.dataset != "digits":
         command += f" --data-dir FOLDER_WITH_{zoo_card.dataset.upper()}"
-    if home_source(root) == "package":
-        # There the command writes under the current folder unless told.
-        command += f" --output {os.path.dirname(model_path(zoo_card, root))}"
+    # The command writes into the card's artefact folder by default only in
+    # a zoo home named by $BAYES_ZOO_HOME; elsewhere under the current folder.
+    default = (os.path.dirname(model_path(zoo_card)) if home_source() == "environment"
+               else None)
+    if os.path.abspath(output_dir) != default:
+        command += f" --output {output_dir}"
     return command
 
 
@@ -927,7 +931,7 @@ def load(name, root=None, compile=True):
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f"Zoo model {zoo_card.name!r} is not trained: no file {path}. "
-            f"Fix: run `{_train_command(zoo_card, root)}`, which writes it."
+            f"Fix: run `{_train_command(zoo_card, os.path.dirname(path))}`, which writes it."
         )
     return load_file(path, compile=compile, card=zoo_card)
 
@@ -1011,7 +1015,7 @@ def load_file(path, compile=True, card=None):
             # A member's bytes damaged behind an intact zip directory.
             problem = f"a member of the zip archive is damaged ({error})"
     retrain = (
-        f"`{_train_command(_as_card(card, None))}`"
+        f"`{_train_command(_as_card(card, None), os.path.dirname(os.path.abspath(path)))}`"
         if card is not None
         else "`bayes-zoo train CARD` for the card that wrote it"
     )
@@ -1111,8 +1115,13 @@ def saved_model_path(name, version=None, root=None, must_exist=True):
             return path
     raise FileNotFoundError(
         f"Zoo model {zoo_card.name!r} has no SavedModel export {path}. Fix: run "
-        f"`bayes-zoo export {zoo_card.name}`"
+        f"`bayes-zoo export {zoo_card.name}"
+        # Elsewhere than in a $BAYES_ZOO_HOME zoo, the command writes to ./serving.
+        + ("" if home_source(root) == "environment"
+           else f" --output {os.path.dirname(os.path.dirname(template))}")
+        + "`"
         + ("" if os.path.isfile(model_path(zoo_card, root))
-           else f" after `{_train_command(zoo_card, root)}`")
+           else " after `"
+           + _train_command(zoo_card, os.path.dirname(model_path(zoo_card, root))) + "`")
         + "."
     )
