@@ -491,7 +491,8 @@ def train(
         resume: bool. True continues the run found in `output_dir` from its
             last completed epoch; False deletes that run's checkpoints and
             log and starts afresh.
-        verbose: 0 (silent) or 1 (what is done, and Keras' progress bar).
+        verbose: 0 (silent), 1 (what is done, and Keras' progress bar) or 2
+            (what is done, and one line per epoch, for logs).
         callbacks: further Keras callbacks for `fit`, after the trainer's.
         precision: None (the card's `[training] precision`, `"float32"` by
             default), `"auto"`, `"float32"`, `"bfloat16"` or `"float16"`:

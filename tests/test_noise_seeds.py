@@ -233,3 +233,31 @@ def test_numpy_scalars_are_accepted_where_numbers_are(tmp_path):
         keras.models.load_model(path)
     bz.predict_with_uncertainty(model, _images(), num_samples=np.int64(2), seed=np.int64(1))
     bz.export.saved_model(model, str(tmp_path / "export" / "1"), num_samples=np.int64(2))
+
+
+def test_normal_noise_has_standard_normal_moments_and_follows_its_seed():
+    generator = keras.random.SeedGenerator(0)
+    with bz.layers.noise.call_seed(1):
+        draws = bz.layers.noise.normal((1001, 999), "float32", generator).numpy().astype(float)
+    with bz.layers.noise.call_seed(1):
+        again = bz.layers.noise.normal((1001, 999), "float32", generator).numpy()
+    np.testing.assert_array_equal(draws, again)
+    assert draws.shape == (1001, 999)
+    count = draws.size  # odd: the last pair is cut
+    assert abs(draws.mean()) < 5 / np.sqrt(count)
+    assert abs(draws.var() - 1) < 5 * np.sqrt(2 / count)
+    assert abs(np.mean(draws**3)) < 5 * np.sqrt(15 / count)
+    assert abs(np.mean(draws**4) - 3) < 5 * np.sqrt(96 / count)
+    # Normal quantiles, and the cut tails of 16-bit uniforms.
+    np.testing.assert_allclose(np.quantile(draws, [0.025, 0.5, 0.975]), [-1.96, 0, 1.96],
+                               atol=0.01)
+    assert 4.0 < np.abs(draws).max() <= 4.86
+    # The cosine and sine halves of each pair (the first and second half of
+    # the flat draws) are uncorrelated, their squares too.
+    flat, half = draws.reshape(-1), (count + 1) // 2
+    cosines, sines = flat[: count - half], flat[half:]
+    assert abs(np.corrcoef(cosines, sines)[0, 1]) < 0.01
+    assert abs(np.corrcoef(cosines**2, sines**2)[0, 1]) < 0.01
+    with bz.layers.noise.call_seed(2):
+        other = bz.layers.noise.normal((1001, 999), "bfloat16", generator)
+    assert other.dtype == tf.bfloat16 and not np.array_equal(np.asarray(other, float), draws)

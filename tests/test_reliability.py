@@ -131,7 +131,7 @@ def test_zoo_load_says_a_corrupt_model_file_is_corrupt(zoo_home, small_keras_byt
     message = str(error.value)
     assert CORRUPT in message and path in message
     assert "File not found" not in message
-    assert "`bayes-zoo train demo_lrt_digits`" in message
+    assert "`bayes-zoo train demo_lrt_digits --output " in message
     assert f"git checkout -- {path}" in message
 
 

@@ -1,6 +1,7 @@
 """The zoo's cards and registry: parsing, checking, listing, loading artefacts."""
 
 import os
+import re
 import shutil
 import tomllib
 import warnings
@@ -266,7 +267,9 @@ def test_every_file_under_saved_models_is_smaller_than_50_mib():
 
 
 def test_load_of_an_untrained_card_names_the_train_command(zoo_home):
-    with pytest.raises(FileNotFoundError, match=r"`bayes-zoo train demo_lrt_digits`"):
+    # A zoo home given as `root` is written to only when the command says so.
+    with pytest.raises(FileNotFoundError, match=r"`bayes-zoo train demo_lrt_digits --output "
+                                                + re.escape(str(zoo_home))):
         zoo.load("demo_lrt_digits", root=zoo_home)
     text = demo_card_text().replace('dataset = "digits"', 'dataset = "mnist"')
     write_card(zoo_home, "mnist_card", text)
@@ -275,8 +278,9 @@ def test_load_of_an_untrained_card_names_the_train_command(zoo_home):
 
 
 def test_saved_model_path_finds_the_highest_version(zoo_home):
-    with pytest.raises(FileNotFoundError, match=r"`bayes-zoo export demo_lrt_digits` after "
-                                                r"`bayes-zoo train demo_lrt_digits`"):
+    with pytest.raises(FileNotFoundError, match=r"`bayes-zoo export demo_lrt_digits --output .*` "
+                                                r"after `bayes-zoo train demo_lrt_digits "
+                                                r"--output "):
         zoo.saved_model_path("demo_lrt_digits", root=zoo_home)
     base = zoo_home / "saved_models" / "demo_lrt_digits"
     for version in ("1", "2", "10"):
@@ -284,7 +288,7 @@ def test_saved_model_path_finds_the_highest_version(zoo_home):
     (base / "model.keras").write_bytes(b"")
     assert zoo.saved_model_path("demo_lrt_digits", root=zoo_home) == str(base / "10")
     assert zoo.saved_model_path("demo_lrt_digits", version=2, root=zoo_home) == str(base / "2")
-    with pytest.raises(FileNotFoundError, match=r"`bayes-zoo export demo_lrt_digits`\.$"):
+    with pytest.raises(FileNotFoundError, match=r"`bayes-zoo export demo_lrt_digits --output .*`\.$"):
         zoo.saved_model_path("demo_lrt_digits", version=3, root=zoo_home)
     assert zoo.saved_model_path("demo_lrt_digits", version=3, root=zoo_home,
                                 must_exist=False) == str(base / "3")

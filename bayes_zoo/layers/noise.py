@@ -22,6 +22,7 @@ with bz.layers.noise.call_seed(tf.constant([7, 0])):
 """
 
 import contextlib
+import math
 import numbers
 import random
 import threading
@@ -113,8 +114,28 @@ def next_seed(seed_generator):
 
 
 def normal(shape, dtype, seed_generator):
-    """Standard Normal noise of `shape` and `dtype`."""
-    return tf.random.stateless_normal(shape, seed=next_seed(seed_generator), dtype=dtype)
+    """Standard Normal noise of `shape` and `dtype`, by a Box-Muller transform.
+
+    Each 32 random bits give two normals: two 16-bit uniforms `u1, u2` make
+    `sqrt(-2 log u1) * (cos, sin)(2 pi u2)`. That is twice as fast on a CPU
+    as `tf.random.stateless_normal` (benchmarks/noise_speed.py), which the
+    local reparameterization's per-activation noise makes a large part of a
+    training step. 16-bit uniforms cut the tails at |z| = 4.85 (probability
+    1.2e-6 of a true Normal) and resolve the radius to 2**-16 in
+    probability; the moments are those of N(0, 1) (tests/test_noise_seeds.py).
+    """
+    shape = tf.convert_to_tensor(shape, tf.int32)
+    size = tf.reduce_prod(shape)
+    bits = tf.random.stateless_uniform(
+        [(size + 1) // 2], seed=next_seed(seed_generator), minval=None, maxval=None,
+        dtype=tf.uint32,
+    )
+    # (k + 0.5) / 2**16 keeps u1 away from zero, where log diverges.
+    u1 = (tf.cast(tf.bitwise.bitwise_and(bits, 0xFFFF), tf.float32) + 0.5) * 2.0**-16
+    angle = tf.cast(tf.bitwise.right_shift(bits, 16), tf.float32) * (2.0 * math.pi * 2.0**-16)
+    radius = tf.sqrt(-2.0 * tf.math.log(u1))
+    pairs = tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=0)
+    return tf.cast(tf.reshape(pairs[:size], shape), dtype)
 
 
 def signs(shape, dtype, seed_generator):
