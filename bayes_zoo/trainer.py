@@ -581,7 +581,8 @@ def train(
     else:
         # The checkpoint holds the weights, the optimizer's state and the
         # compiled loss and metrics.
-        model = keras.models.load_model(state["checkpoint"])
+        # A truncated checkpoint is reported as such, not as a missing file.
+        model = zoo.load_file(state["checkpoint"], card=zoo_card)
         # Refused rather than rolled back: only the last checkpoint is kept,
         # so there is no finite one to fall back to.
         bad = _non_finite_variables(model)

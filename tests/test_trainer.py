@@ -364,3 +364,14 @@ def test_precision_is_chosen_printed_recorded_and_kept_on_resume(tmp_path, capsy
     assert run.metrics["precision"] == "float32"
     with pytest.raises(ValueError, match="Unknown precision"):
         trainer.train("demo_lrt_digits", output_dir=tmp_path / "bad", precision="fp8", verbose=0)
+
+
+def test_a_truncated_checkpoint_is_reported_as_unreadable_on_resume(tmp_path):
+    trainer.train("demo_lrt_digits", epochs=1, output_dir=tmp_path, num_samples=1, **TINY)
+    checkpoint = os.path.join(tmp_path, trainer.CHECKPOINT_FOLDER, read_state(tmp_path)["checkpoint"])
+    with open(checkpoint, "rb") as file:
+        head = file.read(1000)
+    with open(checkpoint, "wb") as file:
+        file.write(head)
+    with pytest.raises(ValueError, match="exists but is not a readable .keras archive"):
+        trainer.train("demo_lrt_digits", epochs=2, output_dir=tmp_path, **TINY)
