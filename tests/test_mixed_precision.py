@@ -132,7 +132,9 @@ def _lenet(method, policy, **kwargs):
         )
 
 
-@pytest.mark.parametrize("policy", ("bfloat16", "float16"))
+# float16, whose fit runs through Keras' loss-scale optimizer; bfloat16 trains
+# in test_a_bfloat16_trained_model_matches_float32.
+@pytest.mark.parametrize("policy", ("float16",))
 def test_fit_with_k_samples_predict_save_and_export(tmp_path, policy):
     model = _lenet("lrt", policy, train_samples=2)
     images = np.random.default_rng(1).uniform(size=(16, 16, 16, 1)).astype(np.float32)
