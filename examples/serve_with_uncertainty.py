@@ -10,7 +10,8 @@ the REST request body of each signature for a few test images to
 `serving/requests/<signature>.json`, runs the signature on them and prints the
 `docker run` and `curl` commands with the JSON TensorFlow Serving answers
 (its row format for `serving_default` and `posterior_mean`, its column format
-for `predict_with_uncertainty`, whose `num_samples` belongs to no example).
+for `predict_with_uncertainty` and the `*_seeded` twins, whose `num_samples`
+and `seed` belong to no example).
 Printed numbers are rounded to 4 significant digits; the server prints
 full floats.
 """
@@ -42,6 +43,8 @@ def parse_arguments():
     parser.add_argument("--dataset", help="test images to send (default: the card's, or digits)")
     parser.add_argument("--data-dir", help="where bz.data finds the dataset")
     parser.add_argument("--examples", type=int, default=2, help="images per request")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the seed of the requests to the *_seeded signatures")
     return parser.parse_args()
 
 
@@ -78,19 +81,29 @@ def dumps(body):
     return f"{{\n  {json.dumps(key)}: {inner}\n}}"
 
 
-def request_body(signature, images, num_samples):
+def signature_inputs(signature, images, num_samples, seed):
+    """The inputs of `signature`: the images, and its scalars (`num_samples`, `seed`)."""
+    inputs = {"images": images}
+    if signature.removesuffix(export.SEEDED_SUFFIX) == export.PREDICT_WITH_UNCERTAINTY:
+        inputs["num_samples"] = np.int32(num_samples)
+    if signature.endswith(export.SEEDED_SUFFIX):
+        inputs["seed"] = np.int64(seed)
+    return inputs
+
+
+def request_body(signature, inputs):
     """The JSON body of a REST `:predict` request for `signature`."""
-    if signature == export.PREDICT_WITH_UNCERTAINTY:
-        # Column format: `num_samples` is one scalar for the whole request.
+    if len(inputs) > 1:
+        # Column format: `num_samples` and `seed` are one scalar for the whole request.
         return {"signature_name": signature,
-                "inputs": {"images": images.tolist(), "num_samples": num_samples}}
+                "inputs": {key: value.tolist() for key, value in inputs.items()}}
     # Row format: one instance per image (the signature's only input).
-    return {"signature_name": signature, "instances": images.tolist()}
+    return {"signature_name": signature, "instances": inputs["images"].tolist()}
 
 
-def response_body(signature, outputs):
+def response_body(inputs, outputs):
     """The JSON TensorFlow Serving answers; it drops the names of a single output."""
-    if signature == export.PREDICT_WITH_UNCERTAINTY:
+    if len(inputs) > 1:
         if len(outputs) == 1:
             return {"outputs": rounded(next(iter(outputs.values())))}
         return {"outputs": {name: rounded(value) for name, value in sorted(outputs.items())}}
@@ -126,17 +139,16 @@ def main():
           f"  docker run -p 8501:8501 --mount type=bind,source={os.path.abspath(args.output)},"
           "target=/models -t tensorflow/serving --model_config_file=/models/models.config")
     for signature in sorted(served.signatures):
-        inputs = {"images": tf.constant(images)}
-        if signature == export.PREDICT_WITH_UNCERTAINTY:
-            inputs["num_samples"] = tf.constant(args.request_samples, tf.int32)
-        outputs = served.signatures[signature](**inputs)
+        inputs = signature_inputs(signature, images, args.request_samples, args.seed)
+        outputs = served.signatures[signature](
+            **{key: tf.constant(value) for key, value in inputs.items()})
         outputs = {key: value.numpy() for key, value in outputs.items()}
         request_file = os.path.join(requests, f"{signature}.json")
         with open(request_file, "w") as file:
-            json.dump(request_body(signature, images, args.request_samples), file)
+            json.dump(request_body(signature, inputs), file)
         print(f"\n{signature}:\n"
               f"  curl -d @{request_file} -X POST http://localhost:8501/v1/models/{name}:predict")
-        print(dumps(response_body(signature, outputs)))
+        print(dumps(response_body(inputs, outputs)))
 
 
 if __name__ == "__main__":
