@@ -501,7 +501,8 @@ def build_parser():
         "export", parents=[common],
         help="export a trained model for TensorFlow Serving, uncertainty included",
         description="Export a trained model as a SavedModel whose signatures (serving_default, "
-                    "predict_with_uncertainty, posterior_mean) run the Monte Carlo prediction "
+                    "predict_with_uncertainty, posterior_mean, and the *_seeded twins that "
+                    "take a seed) run the Monte Carlo prediction "
                     "in the graph, to BASE/NAME/VERSION/, and rewrite BASE/models.config, "
                     "TensorFlow Serving's list of the models under BASE.",
     )
