@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "architectures", "callbacks", "data", "demo", "evaluation", "export", "gan", "layers",
     "metrics", "plots", "posteriors", "precision", "priors", "pruning", "super_resolution",
+    "tfp_layers",
     "trainer", "training", "uncertainty", "zoo",
 )
 _FUNCTIONS = {"predict_with_uncertainty": "uncertainty"}

@@ -5,7 +5,7 @@ import warnings
 import keras
 import numpy as np
 
-from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.layers.kl_weight import kl_weighted_layers
 
 SCHEDULES = ("constant", "blundell", "standard", "soenderby")
 
@@ -84,11 +84,7 @@ class KLWeightSchedule(keras.callbacks.Callback):
         return min(1.0, (epoch + batch / num_batches) / self.warmup_epochs)
 
     def _variational_layers(self):
-        return [
-            layer
-            for layer in self.model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, BaseVariational)
-        ]
+        return kl_weighted_layers(self.model)
 
     def _set_factor(self, factor):
         if factor == self._factor:
@@ -183,11 +179,7 @@ class PosteriorStddevRecorder(keras.callbacks.Callback):
         )
 
     def _variational_layers(self):
-        return [
-            layer
-            for layer in self.model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, BaseVariational)
-        ]
+        return kl_weighted_layers(self.model)
 
     def _choose(self):
         """[(layer, [index, ...])] of the weights to record."""
@@ -414,3 +406,70 @@ class WarnOnKLGrowth(keras.callbacks.Callback):
                 f"{chance:.1%}): the posteriors drift instead of learning. {self.advice}",
                 stacklevel=2,
             )
+
+
+class WarnOnDominantKL(keras.callbacks.Callback):
+    """Warns, once per `fit`, when the weighted KL dwarfs the data term.
+
+    With the layers' default `kl_weight=1.0`, the KL term of a network is
+    the sum over all its weights (hundreds of thousands of nats), while
+    Keras averages the data term over the batch (a few nats): `fit` then
+    learns the prior, not the data. After the first batch this callback
+    compares the two and warns when the KL is more than `ratio` times the
+    data term, saying which weight to set. `bz.training.BayesianModel.fit`
+    adds it by itself; add it to the callbacks of a plain `keras.Model`.
+
+    The data term is the logged `nll` where the model logs one (as
+    `BayesianModel` does), else the logged `loss` less the KL the layers
+    compute at that point.
+
+    Args:
+        ratio: float > 1, how many times the data term the KL may be.
+
+    Attributes:
+        warned: bool, whether it has warned in the last `fit`.
+
+    Example:
+
+    >>> model.fit(x, y, callbacks=[bz.callbacks.WarnOnDominantKL()])
+    """
+
+    def __init__(self, ratio=100.0):
+        super().__init__()
+        if not ratio > 1:
+            raise ValueError(f"Argument `ratio` must be greater than 1. Received: ratio={ratio}")
+        self.ratio = float(ratio)
+        self.warned = False
+        self._checked = False
+
+    def on_train_begin(self, logs=None):
+        self.warned = False
+        self._checked = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._checked:
+            return
+        self._checked = True
+        layers = kl_weighted_layers(self.model)
+        logs = logs or {}
+        if not layers or "loss" not in logs:
+            return
+        if "kl" in logs and "nll" in logs:
+            kl, data = float(logs["kl"]), float(logs["nll"])
+        else:
+            kl = sum(float(layer.kl_weight * layer.kl_divergence()) for layer in layers)
+            data = float(logs["loss"]) - kl
+        if not np.isfinite(kl) or kl <= self.ratio * max(abs(data), 1e-12):
+            return
+        self.warned = True
+        weights = sorted({float(layer.kl_weight.numpy()) for layer in layers})
+        shown = ", ".join(f"{w:g}" for w in weights)
+        warnings.warn(
+            f"The weighted KL term ({_readable(kl)}) is {kl / max(abs(data), 1e-12):,.0f} "
+            f"times the data term ({_readable(data)}) after the first batch: the network "
+            f"would learn its prior, not the data. The KL weight of its {len(layers)} "
+            f"variational layers is {shown}; for the negative ELBO per example it is "
+            "1 / num_train_examples: call `bz.layers.set_kl_weight(model, 1 / "
+            "num_train_examples)` before `fit`.",
+            stacklevel=2,
+        )

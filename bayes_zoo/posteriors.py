@@ -26,6 +26,16 @@ class Posterior:
     `stddev(variables)`; the mean is always `variables["loc"]`.
     """
 
+    def sample(self, layer, distribution, sample_shape=()):
+        """Draws from `distribution`, a `tfd.Normal`, with `layer`'s noise.
+
+        `loc + scale * eps`, with `eps` from `layer.standard_normal`, so that
+        the draw follows the layer's seeding (see `bayes_zoo.layers.noise`).
+        """
+        loc, scale = distribution.loc, distribution.scale
+        shape = tuple(sample_shape) + tuple(keras.ops.shape(loc))
+        return loc + scale * layer.standard_normal(shape, loc.dtype)
+
     def add_variables(self, layer, name, shape):
         raise NotImplementedError
 

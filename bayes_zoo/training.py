@@ -16,6 +16,7 @@ any Keras model. It adds two things:
 import keras
 import tensorflow as tf
 
+from bayes_zoo.callbacks import WarnOnDominantKL
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
@@ -31,6 +32,13 @@ def _repeat_batch(structure, num_samples):
         return tf.tile(tensor, multiples)
 
     return keras.tree.map_structure(repeat, structure)
+
+
+def _with_kl_check(callbacks):
+    callbacks = list(callbacks or [])
+    if not any(isinstance(callback, WarnOnDominantKL) for callback in callbacks):
+        callbacks.append(WarnOnDominantKL())
+    return callbacks
 
 
 @keras.saving.register_keras_serializable(package="bayes_zoo")
@@ -104,6 +112,16 @@ class BayesianModel(keras.Model):
         self._train_samples = value
         # The number of samples is read while tracing the training step.
         self.train_function = None
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, with `bz.callbacks.WarnOnDominantKL` among the callbacks."""
+        # `callbacks` is fit's sixth positional argument.
+        if len(args) > 5:
+            args = list(args)
+            args[5] = _with_kl_check(args[5])
+        else:
+            kwargs["callbacks"] = _with_kl_check(kwargs.get("callbacks"))
+        return super().fit(*args, **kwargs)
 
     def train_step(self, data):
         if self.train_samples > 1:

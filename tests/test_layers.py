@@ -122,14 +122,6 @@ def test_variational_layers_match_keras_shapes():
         assert variational.compute_output_shape(x.shape) == deterministic.compute_output_shape(x.shape)
 
 
-def test_tfp_names_are_aliases():
-    assert bz.layers.Convolution2DReparameterization is bz.layers.Conv2DReparameterization
-    assert bz.layers.Convolution2DFlipout is bz.layers.Conv2DFlipout
-    assert bz.layers.Convolution1DFlipout is bz.layers.Conv1DFlipout
-    assert bz.layers.Convolution3DReparameterization is bz.layers.Conv3DReparameterization
-    assert bz.layers.DenseLocalReparameterization.fixed_estimator == "local_reparameterization"
-
-
 @pytest.mark.parametrize(
     "make, message",
     [

@@ -1,7 +1,11 @@
 """Bayesian layers for Keras 3: variational Dense / Conv and MC dropout.
 
-Names follow `tfp.layers`, whose layers only work with tf-keras: code written
-for `tfp.layers.Convolution2DFlipout` moves here by changing the import.
+`Conv2DFlipout`, `DenseLocalReparameterization`, ... are bayes-zoo's own
+layers (`prior=`, `posterior=`, `kl_weight=`). The `tfp.layers` names
+(`Convolution2DFlipout`, ..., and in `bayes_zoo.tfp_layers` the Dense ones)
+take `tfp.layers`' arguments and defaults over the same mechanism, so that
+code written for `tfp.layers`, which only works with tf-keras, moves by its
+import (see `bayes_zoo.layers.tfp_convention`).
 """
 
 from bayes_zoo.layers import noise
@@ -27,6 +31,8 @@ from bayes_zoo.layers.dense import DenseFlipout
 from bayes_zoo.layers.dense import DenseLocalReparameterization
 from bayes_zoo.layers.dense import DenseReparameterization
 from bayes_zoo.layers.dense import DenseVariational
+from bayes_zoo.layers.kl_weight import kl_weighted_layers
+from bayes_zoo.layers.kl_weight import set_kl_weight
 from bayes_zoo.layers.mc_dropout import MCDropout
 from bayes_zoo.layers.mc_dropout import MCSpatialDropout2D
 from bayes_zoo.layers.moped import bayesian_from_pretrained
@@ -36,14 +42,14 @@ from bayes_zoo.layers.stochastic_layer import set_posterior_mean
 from bayes_zoo.layers.stochastic_layer import set_weight_samples
 from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
-
-# tfp.layers names, so that code written for tfp.layers moves by its import.
-Convolution1DReparameterization = Conv1DReparameterization
-Convolution1DFlipout = Conv1DFlipout
-Convolution1DLocalReparameterization = Conv1DLocalReparameterization
-Convolution2DReparameterization = Conv2DReparameterization
-Convolution2DFlipout = Conv2DFlipout
-Convolution2DLocalReparameterization = Conv2DLocalReparameterization
-Convolution3DReparameterization = Conv3DReparameterization
-Convolution3DFlipout = Conv3DFlipout
-Convolution3DLocalReparameterization = Conv3DLocalReparameterization
+from bayes_zoo.layers.tfp_convention import Convolution1DFlipout
+from bayes_zoo.layers.tfp_convention import Convolution1DLocalReparameterization
+from bayes_zoo.layers.tfp_convention import Convolution1DReparameterization
+from bayes_zoo.layers.tfp_convention import Convolution2DFlipout
+from bayes_zoo.layers.tfp_convention import Convolution2DLocalReparameterization
+from bayes_zoo.layers.tfp_convention import Convolution2DReparameterization
+from bayes_zoo.layers.tfp_convention import Convolution3DFlipout
+from bayes_zoo.layers.tfp_convention import Convolution3DLocalReparameterization
+from bayes_zoo.layers.tfp_convention import Convolution3DReparameterization
+from bayes_zoo.layers.tfp_convention import default_mean_field_normal_fn
+from bayes_zoo.layers.tfp_convention import default_multivariate_normal_fn

@@ -68,6 +68,8 @@ class BaseVariational(StochasticLayer):
 
     # Set by the estimator-named subclasses (e.g. `Conv2DFlipout`).
     fixed_estimator = None
+    # False for the tfp.layers convention, whose divergence functions weigh the KL.
+    has_kl_weight = True
 
     def __init__(
         self,
@@ -139,18 +141,21 @@ class BaseVariational(StochasticLayer):
     def build(self, input_shape):
         self.check_input_shape(input_shape)
         shape = self.kernel_shape(input_shape)
-        self.kernel_posterior_variables = self.posterior.add_variables(
+        self.weight_shapes = {"kernel": tuple(shape), "bias": (self.output_channels(),)}
+        self.kernel_posterior_variables = self.weight_posterior("kernel").add_variables(
             self, "kernel", shape
         )
-        self.kernel_prior_variables = self.prior.add_variables(self, "kernel", shape)
+        self.kernel_prior_variables = self._prior_variables("kernel", shape)
         if self.use_bias:
-            bias_shape = (self.output_channels(),)
-            self.bias_posterior_variables = self.posterior.add_variables(
+            bias_shape = self.weight_shapes["bias"]
+            self.bias_posterior_variables = self.weight_posterior("bias").add_variables(
                 self, "bias", bias_shape
             )
-            self.bias_prior_variables = self.prior.add_variables(
-                self, "bias", bias_shape
-            )
+            self.bias_prior_variables = self._prior_variables("bias", bias_shape)
+        self.build_kl_weight()
+
+    def build_kl_weight(self):
+        """Creates the `kl_weight` variable (the TFP-convention layers have none)."""
         self.kl_weight = self.add_weight(
             name="kl_weight",
             shape=(),
@@ -160,28 +165,53 @@ class BaseVariational(StochasticLayer):
             autocast=False,
         )
 
+    def _prior_variables(self, weight, shape):
+        prior = self.weight_prior(weight)
+        return {} if prior is None else prior.add_variables(self, weight, shape)
+
     # --- posterior access -------------------------------------------------
 
+    def weight_posterior(self, weight):
+        """The `Posterior` specification of `weight` ("kernel" or "bias")."""
+        return self.posterior
+
+    def weight_prior(self, weight):
+        """The `Prior` specification of `weight` ("kernel" or "bias"), or None."""
+        return self.prior
+
+    def _posterior_distribution(self, weight):
+        variables = (
+            self.kernel_posterior_variables
+            if weight == "kernel"
+            else self.bias_posterior_variables
+        )
+        return self.weight_posterior(weight).distribution(variables)
+
+    def _prior_distribution(self, weight):
+        prior = self.weight_prior(weight)
+        if prior is None:
+            return None
+        variables = (
+            self.kernel_prior_variables if weight == "kernel" else self.bias_prior_variables
+        )
+        return prior.distribution(variables, self.weight_shapes[weight], self.variable_dtype)
+
     def kernel_posterior(self):
-        return self.posterior.distribution(self.kernel_posterior_variables)
+        return self._posterior_distribution("kernel")
 
     def bias_posterior(self):
-        return self.posterior.distribution(self.bias_posterior_variables)
+        return self._posterior_distribution("bias")
 
     def kernel_prior(self):
-        shape = self.kernel_posterior_variables["loc"].shape
-        return self.prior.distribution(
-            self.kernel_prior_variables, shape, self.variable_dtype
-        )
+        return self._prior_distribution("kernel")
 
     def bias_prior(self):
-        return self.prior.distribution(
-            self.bias_prior_variables, (self.output_channels(),), self.variable_dtype
-        )
+        return self._prior_distribution("bias")
 
     # --- forward pass -----------------------------------------------------
 
-    def _noise(self, shape, dtype):
+    def standard_normal(self, shape, dtype):
+        """`N(0, 1)` noise from the layer's stream (see `bayes_zoo.layers.noise`)."""
         return noise.normal(shape, dtype, self.seed_generator)
 
     def _add_bias(self, outputs, bias):
@@ -201,36 +231,46 @@ class BaseVariational(StochasticLayer):
         return keras.ops.cast(tensor, self.compute_dtype)
 
     def call(self, inputs):
-        kernel_q = self.kernel_posterior()
-        bias_q = self.bias_posterior() if self.use_bias else None
+        kernel_q = self.kernel_posterior_distribution()
+        bias_q = self.bias_posterior_distribution() if self.use_bias else None
         if self.use_posterior_mean:
-            outputs = self.linear_op(inputs, self._computed(kernel_q.loc))
+            outputs = self.linear_op(inputs, self._computed(_normal(kernel_q, self).loc))
             if self.use_bias:
-                outputs = self._add_bias(outputs, self._computed(bias_q.loc))
+                outputs = self._add_bias(outputs, self._computed(_normal(bias_q, self).loc))
             kernel_draw = bias_draw = None
         elif self.estimator == "reparameterization":
             outputs, kernel_draw, bias_draw = self._reparameterization(
                 inputs, kernel_q, bias_q
             )
         elif self.estimator == "local_reparameterization":
-            outputs = self._local_reparameterization(inputs, kernel_q, bias_q)
-            kernel_draw = bias_draw = None
+            outputs, kernel_draw, bias_draw = self._local_reparameterization(
+                inputs, kernel_q, bias_q
+            )
         else:
             outputs, kernel_draw, bias_draw = self._flipout(inputs, kernel_q, bias_q)
-        self.add_loss(self.kl_weight * self.kl_divergence(kernel_draw, bias_draw))
+        self.add_divergence_losses(kernel_draw, bias_draw)
         if self.activation is not None:
             outputs = self.activation(outputs)
         return outputs
 
-    def _sample(self, distribution, sample_shape=()):
-        loc, scale = distribution.loc, distribution.scale
-        noise = self._noise(tuple(sample_shape) + tuple(loc.shape), loc.dtype)
-        return loc + scale * noise
+    def kernel_posterior_distribution(self):
+        return self._posterior_distribution("kernel")
 
-    def _draw(self, distribution):
-        """One weight draw, or one per stacked copy when `weight_samples > 1`."""
+    def bias_posterior_distribution(self):
+        return self._posterior_distribution("bias")
+
+    def add_divergence_losses(self, kernel_draw, bias_draw):
+        """Adds `kl_weight * KL(q || p)` of all the layer's weights as one loss.
+
+        `kernel_draw` and `bias_draw` are the weights this call drew (None
+        for an estimator that draws no weight).
+        """
+        self.add_loss(self.kl_weight * self.kl_divergence(kernel_draw, bias_draw))
+
+    def _draw(self, weight, distribution):
+        """Draws `weight` from `distribution`: once, or once per stacked copy."""
         sample_shape = () if self.weight_samples == 1 else (self.weight_samples,)
-        return self._sample(distribution, sample_shape)
+        return self.weight_posterior(weight).sample(self, distribution, sample_shape)
 
     def _grouped(self, tensor):
         """Splits the batch axis into [weight_samples, batch // weight_samples]."""
@@ -254,37 +294,45 @@ class BaseVariational(StochasticLayer):
         )
         return self._ungrouped(outputs)
 
-    def _add_drawn_bias(self, outputs, bias):
-        """Adds a drawn bias: one, or one per stacked copy."""
+    def _add_drawn_bias(self, outputs, bias_q):
+        """Draws the bias (one, or one per stacked copy) and adds it."""
+        bias = self._draw("bias", bias_q)
         if self.weight_samples == 1:
-            return self._add_bias(outputs, bias)
+            return self._add_bias(outputs, self._computed(bias)), bias
         grouped = self._grouped(outputs)
         rank = len(grouped.shape)
         shape = [1] * rank
         shape[0] = -1
         shape[self.channel_axis() % (rank - 1) + 1] = self.output_channels()
-        return self._ungrouped(grouped + keras.ops.reshape(bias, shape))
+        biased = grouped + keras.ops.reshape(self._computed(bias), shape)
+        return self._ungrouped(biased), bias
 
     def _reparameterization(self, inputs, kernel_q, bias_q):
-        kernel = self._draw(kernel_q)
+        kernel = self._draw("kernel", kernel_q)
         outputs = self._apply_drawn_kernel(inputs, self._computed(kernel))
         bias = None
         if self.use_bias:
-            bias = self._draw(bias_q)
-            outputs = self._add_drawn_bias(outputs, self._computed(bias))
+            outputs, bias = self._add_drawn_bias(outputs, bias_q)
         return outputs, kernel, bias
 
+    # Whether the local reparameterization folds the bias's variance into
+    # each activation's (the paper's form), or draws the bias once per call
+    # and adds it (tfp.layers' form, where the bias may be any distribution).
+    folds_bias_into_activations = True
+
     def _local_reparameterization(self, inputs, kernel_q, bias_q):
+        kernel_q = _normal(kernel_q, self)
         mean = self.linear_op(inputs, self._computed(kernel_q.loc))
         variance = self.linear_op(
             keras.ops.square(inputs), self._computed(keras.ops.square(kernel_q.scale))
         )
-        if self.use_bias:
-            mean = self._add_bias(mean, self._computed(bias_q.loc))
+        fold_bias = self.use_bias and self.folds_bias_into_activations
+        if fold_bias:
+            bias_normal = _normal(bias_q, self)
+            mean = self._add_bias(mean, self._computed(bias_normal.loc))
             variance = self._add_bias(
-                variance, self._computed(keras.ops.square(bias_q.scale))
+                variance, self._computed(keras.ops.square(bias_normal.scale))
             )
-        noise = self._noise(keras.ops.shape(mean), mean.dtype)
         # float16's normal numbers end at 6e-5, the size of a typical
         # activation variance, and its epsilon would underflow: there the
         # square root is taken in float32. (bfloat16 has float32's range.)
@@ -293,11 +341,20 @@ class BaseVariational(StochasticLayer):
         # A sum of non-negative terms, but a fast (Winograd, low-precision)
         # convolution may round it slightly below zero.
         stddev = keras.ops.sqrt(keras.ops.maximum(variance, 0.0) + _VARIANCE_EPSILON)
-        return mean + self._computed(stddev) * noise
+        activations = tfd.Normal(loc=mean, scale=self._computed(stddev))
+        # Drawn per activation, not per weight copy: stacked copies are
+        # independent already.
+        outputs = self.weight_posterior("kernel").sample(self, activations)
+        bias = None
+        if self.use_bias and not fold_bias:
+            outputs, bias = self._add_drawn_bias(outputs, bias_q)
+        return outputs, None, bias
 
     def _random_signs(self, reference, dtype):
-        # One sign per example and channel, broadcast over the other axes,
-        # as tfp.layers.Convolution*Flipout does.
+        """Random +-1, one per example and channel, broadcast over the other axes.
+
+        As `tfp.layers.Convolution*Flipout` does.
+        """
         shape = keras.ops.shape(reference)
         axis = self.channel_axis() % len(reference.shape)
         sign_shape = [
@@ -306,7 +363,10 @@ class BaseVariational(StochasticLayer):
         return noise.signs(sign_shape, dtype, self.seed_generator)
 
     def _flipout(self, inputs, kernel_q, bias_q):
-        kernel_delta = self._draw(tfd.Normal(keras.ops.zeros_like(kernel_q.loc), kernel_q.scale))
+        kernel_q = _normal(kernel_q, self)
+        kernel_delta = self._draw(
+            "kernel", tfd.Normal(keras.ops.zeros_like(kernel_q.loc), kernel_q.scale)
+        )
         mean = self.linear_op(inputs, self._computed(kernel_q.loc))
         sign_in = self._random_signs(inputs, inputs.dtype)
         perturbation = self._apply_drawn_kernel(inputs * sign_in, self._computed(kernel_delta))
@@ -314,9 +374,8 @@ class BaseVariational(StochasticLayer):
         outputs = mean + perturbation * sign_out
         bias = None
         if self.use_bias:
-            bias = self._draw(bias_q)
-            outputs = self._add_drawn_bias(outputs, self._computed(bias))
-        return outputs, kernel_q.loc + kernel_delta, bias
+            outputs, bias = self._add_drawn_bias(outputs, bias_q)
+        return outputs, None, bias
 
     # --- KL ---------------------------------------------------------------
 
@@ -327,19 +386,21 @@ class BaseVariational(StochasticLayer):
         Monte Carlo estimate `log q(w) - log p(w)` at the weights this call
         drew (or at a fresh draw, for estimators that draw no weights).
         """
-        total = self._kl(self.kernel_posterior(), self.kernel_prior(), kernel_draw)
+        total = self._kl("kernel", kernel_draw)
         if self.use_bias:
-            total = total + self._kl(self.bias_posterior(), self.bias_prior(), bias_draw)
+            total = total + self._kl("bias", bias_draw)
         return total
 
-    def _kl(self, posterior, prior, draw):
+    def _kl(self, weight, draw):
+        posterior = self._posterior_distribution(weight)
+        prior = self._prior_distribution(weight)
         try:
             return keras.ops.sum(tfd.kl_divergence(posterior, prior))
         except NotImplementedError:
             if draw is None:
-                draw = self._sample(posterior)
+                draw = self.weight_posterior(weight).sample(self, posterior)
             # `draw` may hold several samples stacked on a leading axis.
-            stacked = len(draw.shape) > len(posterior.loc.shape)
+            stacked = len(draw.shape) > len(self.weight_shapes[weight])
             num_draws = draw.shape[0] if stacked else 1
             log_ratio = posterior.log_prob(draw) - prior.log_prob(draw)
             return keras.ops.sum(log_ratio) / num_draws
@@ -360,3 +421,22 @@ class BaseVariational(StochasticLayer):
             }
         )
         return config
+
+
+def _normal(distribution, layer):
+    """The `tfd.Normal` over a weight (or its activations) in `distribution`.
+
+    Our posteriors are `tfd.Normal`; the `tfp.layers` convention wraps it in
+    `tfd.Independent`. The local reparameterization and flipout estimators
+    need its mean and standard deviation.
+    """
+    if isinstance(distribution, tfd.Independent):
+        distribution = distribution.distribution
+    if not hasattr(distribution, "loc"):
+        raise TypeError(
+            f"{type(layer).__name__} '{layer.name}' needs a posterior with a `loc` "
+            "(and, for sampling estimators other than reparameterization, a "
+            "`scale`): a `tfd.Normal` or `tfd.Independent(tfd.Normal)`. "
+            f"Received: {distribution!r}"
+        )
+    return distribution
