@@ -32,3 +32,6 @@ from bayes_zoo.layers.tfp_convention import DenseLocalReparameterization
 from bayes_zoo.layers.tfp_convention import DenseReparameterization
 from bayes_zoo.layers.tfp_convention import default_mean_field_normal_fn
 from bayes_zoo.layers.tfp_convention import default_multivariate_normal_fn
+from bayes_zoo.layers.tfp_convention import DenseVariational
+from bayes_zoo.layers.tfp_convention import DistributionLambda
+from bayes_zoo.layers.tfp_convention import VariableLayer

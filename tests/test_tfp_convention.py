@@ -194,3 +194,44 @@ def test_trains_in_a_sequential_model():
     y = tf.reduce_sum(x, axis=1, keepdims=True)
     history = model.fit(x, y, epochs=15, batch_size=16, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0] / 2
+
+
+@keras.saving.register_keras_serializable(package="test_tfp_convention")
+def mean_field_posterior(kernel_size, bias_size, dtype):
+    n = kernel_size + bias_size
+    return keras.Sequential([
+        tfpl.VariableLayer(2 * n, dtype=dtype),
+        tfpl.DistributionLambda(lambda t: tfd.Independent(
+            tfd.Normal(loc=t[..., :n], scale=1e-5 + tf.nn.softplus(t[..., n:])),
+            reinterpreted_batch_ndims=1)),
+    ])
+
+
+@keras.saving.register_keras_serializable(package="test_tfp_convention")
+def standard_normal_prior(kernel_size, bias_size, dtype):
+    n = kernel_size + bias_size
+    return lambda _: tfd.Independent(tfd.Normal(tf.zeros(n, dtype), 1.0), reinterpreted_batch_ndims=1)
+
+
+def test_dense_variational_has_tfps_signature_and_learns_a_line(tmp_path):
+    x = np.linspace(-1, 1, 128, dtype="float32")[:, None]
+    y = 2 * x + 0.5
+    layer = tfpl.DenseVariational(1, mean_field_posterior, standard_normal_prior,
+                                  kl_weight=1 / len(x), kl_use_exact=True)
+    model = keras.Sequential([keras.Input((1,)), layer])
+    model.compile(keras.optimizers.Adam(0.05), "mse")
+    model.fit(x, y, epochs=60, batch_size=32, verbose=0)
+    # Two variables: the posterior's [loc, untransformed scale] of kernel and bias.
+    assert [tuple(v.shape) for v in model.trainable_variables] == [(4,)]
+    kernel, bias = layer.posterior(x).mean().numpy()
+    assert abs(kernel - 2.0) < 0.15 and abs(bias - 0.5) < 0.15
+    expected_kl = tfd.kl_divergence(layer.posterior(x), layer.prior(x)) / len(x)
+    model(x)
+    np.testing.assert_allclose(model.losses[0].numpy(), expected_kl.numpy(), rtol=1e-5)
+    path = os.path.join(tmp_path, "dense_variational.keras")
+    model.save(path)
+    # The posterior is rebuilt by the registered make_posterior_fn: no lambda to load.
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.layers[0].posterior(x).mean().numpy(), [kernel, bias])
+    with pytest.raises(ValueError, match="units=0"):
+        tfpl.DenseVariational(0, mean_field_posterior, standard_normal_prior)

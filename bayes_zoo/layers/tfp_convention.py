@@ -691,3 +691,218 @@ class DenseFlipout(TFPDense, dense.DenseFlipout):
     >>> kl = lambda q, p, _: tfp.distributions.kl_divergence(q, p) / 60000
     >>> layer = bz.tfp_layers.DenseFlipout(10, kernel_divergence_fn=kl)
     """
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class VariableLayer(keras.layers.Layer):
+    """`tfp.layers.VariableLayer` on Keras 3: a trainable tensor, whatever the inputs.
+
+    The usual first half of a `DenseVariational` posterior (see its example).
+
+    Args:
+        shape: int or tuple of ints, the variable's shape.
+        activation: applied to the variable on each call, or None.
+        initializer: the variable's initializer, `"zeros"` by default.
+        regularizer: a regularizer, or None.
+        constraint: a constraint, or None.
+        **kwargs: base layer arguments, such as `name` and `dtype`.
+
+    Example:
+
+    >>> loc_and_scale = bz.tfp_layers.VariableLayer(2 * 30)
+    >>> loc_and_scale(keras.ops.zeros((1, 4))).shape
+    (60,)
+    """
+
+    def __init__(self, shape, activation=None, initializer="zeros", regularizer=None,
+                 constraint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.activation = keras.activations.get(activation)
+        self.initializer = keras.initializers.get(initializer)
+        self.regularizer = keras.regularizers.get(regularizer)
+        self.constraint = keras.constraints.get(constraint)
+        self.variable = self.add_weight(
+            name="variable", shape=self.shape, initializer=self.initializer,
+            regularizer=self.regularizer, constraint=self.constraint,
+        )
+
+    def call(self, inputs):
+        del inputs  # The variable does not depend on them.
+        value = keras.ops.convert_to_tensor(self.variable)
+        return value if self.activation is None else self.activation(value)
+
+    def compute_output_shape(self, input_shape):
+        return self.shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "shape": self.shape,
+            "activation": keras.activations.serialize(self.activation),
+            "initializer": keras.initializers.serialize(self.initializer),
+            "regularizer": _serialized(self.regularizer),
+            "constraint": _serialized(self.constraint),
+        })
+        return config
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DistributionLambda(keras.layers.Layer):
+    """`tfp.layers.DistributionLambda` for `DenseVariational`'s posteriors and priors.
+
+    Calls `make_distribution_fn(inputs)` and returns the distribution. Keras 3
+    layers cannot pass a distribution on through a functional model, so it is
+    for models that are called directly, as `DenseVariational` calls its
+    posterior and prior (TFP's `convert_to_tensor_fn` is not kept:
+    `DenseVariational` draws `distribution.sample()`).
+
+    Args:
+        make_distribution_fn: tensor -> a `tfp.distributions.Distribution`.
+        **kwargs: base layer arguments, such as `name`.
+
+    Example:
+
+    >>> to_normal = bz.tfp_layers.DistributionLambda(
+    ...     lambda t: tfd.Independent(tfd.Normal(t, 1.0), reinterpreted_batch_ndims=1))
+    """
+
+    def __init__(self, make_distribution_fn, **kwargs):
+        super().__init__(**kwargs)
+        self.make_distribution_fn = make_distribution_fn
+
+    def call(self, inputs):
+        return self.make_distribution_fn(inputs)
+
+    def compute_output_spec(self, inputs):
+        # No symbolic distributions in Keras 3: a Sequential holding this
+        # layer then runs eagerly, layer after layer.
+        raise NotImplementedError(
+            "DistributionLambda returns a distribution, which has no symbolic form."
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config["make_distribution_fn"] = keras.saving.serialize_keras_object(
+            self.make_distribution_fn
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["make_distribution_fn"] = keras.saving.deserialize_keras_object(
+            config["make_distribution_fn"]
+        )
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DenseVariational(keras.layers.Layer):
+    """`tfp.layers.DenseVariational` on Keras 3: a posterior over all weights at once.
+
+    Unlike the mean-field layers above, the posterior and the prior are any
+    distributions over the flattened vector `[kernel, bias]`, made by the
+    user's callables; each call draws one vector, `q.sample()`, splits it
+    into kernel and bias, and adds `kl_weight * KL(q || p)` to the losses
+    (exact, or a one-sample Monte Carlo estimate at the drawn vector). It is
+    tfp.layers' own estimator, not one of bayes-zoo's, and is named as in
+    tfp.layers (`bz.tfp_layers.DenseVariational`); `bz.layers.
+    DenseVariational` is bayes-zoo's mean-field dense layer.
+
+    Args:
+        units: int > 0, the number of output units.
+        make_posterior_fn: `(kernel_size, bias_size, dtype)` -> a callable
+            (typically a `keras.Sequential` of `VariableLayer` and
+            `DistributionLambda`) mapping the inputs to the posterior.
+        make_prior_fn: the same, for the prior.
+        kl_weight: float or None (1), the weight of the KL term.
+        kl_use_exact: bool, the analytic KL instead of a Monte Carlo estimate.
+        activation: activation function, or None.
+        use_bias: bool.
+        **kwargs: base layer arguments, such as `name` or
+            `activity_regularizer`.
+
+    Example:
+
+    >>> def posterior(kernel_size, bias_size, dtype):
+    ...     n = kernel_size + bias_size
+    ...     return keras.Sequential([
+    ...         bz.tfp_layers.VariableLayer(2 * n, dtype=dtype),
+    ...         bz.tfp_layers.DistributionLambda(lambda t: tfd.Independent(
+    ...             tfd.Normal(t[..., :n], 1e-5 + tf.nn.softplus(t[..., n:])), 1)),
+    ...     ])
+    >>> def prior(kernel_size, bias_size, dtype):
+    ...     n = kernel_size + bias_size
+    ...     return lambda _: tfd.Independent(tfd.Normal(tf.zeros(n), 1.0), 1)
+    >>> layer = bz.tfp_layers.DenseVariational(10, posterior, prior, kl_weight=1 / 60000)
+    """
+
+    def __init__(self, units, make_posterior_fn, make_prior_fn, kl_weight=None,
+                 kl_use_exact=False, activation=None, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise ValueError(
+                f"Argument `units` must be a positive integer. Received: units={units!r}"
+            )
+        self.units = units
+        self.make_posterior_fn = make_posterior_fn
+        self.make_prior_fn = make_prior_fn
+        self.kl_weight = kl_weight
+        self.kl_use_exact = bool(kl_use_exact)
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                "The last dimension of the inputs of DenseVariational must be known. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        self.input_dim = int(input_dim)
+        sizes = (self.input_dim * self.units, self.units if self.use_bias else 0,
+                 tf.as_dtype(self.variable_dtype))
+        with tf.init_scope():
+            self.posterior = self.make_posterior_fn(*sizes)
+            self.prior = self.make_prior_fn(*sizes)
+
+    def call(self, inputs):
+        posterior, prior = self.posterior(inputs), self.prior(inputs)
+        weights = posterior.sample()
+        if self.kl_use_exact:
+            divergence = tfd.kl_divergence(posterior, prior)
+        else:
+            divergence = posterior.log_prob(weights) - prior.log_prob(weights)
+        if self.kl_weight is not None:
+            divergence = divergence * self.kl_weight
+        self.add_loss(divergence)
+        kernel_size = self.input_dim * self.units
+        kernel = keras.ops.reshape(weights[..., :kernel_size], (self.input_dim, self.units))
+        outputs = keras.ops.matmul(inputs, keras.ops.cast(kernel, inputs.dtype))
+        if self.use_bias:
+            outputs = outputs + keras.ops.cast(weights[..., kernel_size:], inputs.dtype)
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "units": self.units,
+            "make_posterior_fn": keras.saving.serialize_keras_object(self.make_posterior_fn),
+            "make_prior_fn": keras.saving.serialize_keras_object(self.make_prior_fn),
+            "kl_weight": self.kl_weight,
+            "kl_use_exact": self.kl_use_exact,
+            "activation": keras.activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("make_posterior_fn", "make_prior_fn"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
