@@ -39,6 +39,19 @@ ESTIMATORS = ("reparameterization", "local_reparameterization", "flipout")
 _VARIANCE_EPSILON = 1e-8
 
 
+def check_kl_weight(kl_weight):
+    """Raises ValueError unless `kl_weight` is a finite number >= 0."""
+    if (
+        isinstance(kl_weight, bool)
+        or not isinstance(kl_weight, numbers.Real)
+        or not 0 <= kl_weight < math.inf
+    ):
+        raise ValueError(
+            "Argument `kl_weight` must be a finite non-negative number, such as "
+            f"1 / num_train_examples. Received: kl_weight={kl_weight!r}"
+        )
+
+
 class BaseVariational(StochasticLayer):
     """Abstract variational layer (private base of `Dense*` and `Conv*`).
 
@@ -98,15 +111,7 @@ class BaseVariational(StochasticLayer):
                 f"Unknown argument `estimator`: expected one of {ESTIMATORS}. "
                 f"Received: estimator={estimator!r}"
             )
-        if (
-            isinstance(kl_weight, bool)
-            or not isinstance(kl_weight, numbers.Real)
-            or not 0 <= kl_weight < math.inf
-        ):
-            raise ValueError(
-                "Argument `kl_weight` must be a finite non-negative number. "
-                f"Received: kl_weight={kl_weight!r}"
-            )
+        check_kl_weight(kl_weight)
         self.activation = keras.activations.get(activation)
         self.use_bias = use_bias
         self.estimator = estimator

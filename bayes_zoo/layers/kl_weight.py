@@ -12,10 +12,8 @@ bz.layers.set_kl_weight(model, 1 / num_train_examples)
 ```
 """
 
-import math
-import numbers
-
 from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.layers.base_variational import check_kl_weight
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
 
 
@@ -52,15 +50,7 @@ def set_kl_weight(model, kl_weight):
     >>> model = keras.Model(inputs, outputs)
     >>> bz.layers.set_kl_weight(model, 1 / 60000)
     """
-    if (
-        isinstance(kl_weight, bool)
-        or not isinstance(kl_weight, numbers.Real)
-        or not 0 <= kl_weight < math.inf
-    ):
-        raise ValueError(
-            "Argument `kl_weight` must be a finite non-negative number, such as "
-            f"1 / num_train_examples. Received: kl_weight={kl_weight!r}"
-        )
+    check_kl_weight(kl_weight)
     layers = kl_weighted_layers(model)
     if not layers:
         raise ValueError(
