@@ -54,7 +54,9 @@ def test_monte_carlo_kl_converges_to_closed_form(posterior):
     closed_form_layer = _layer(prior=bz.priors.Normal(0.0, 0.3), posterior=posterior)
     closed_form_layer.set_weights(layer.get_weights())
     exact = float(closed_form_layer.kl_divergence())
-    estimate = tf.function(layer.kl_divergence)
+    # Without autograph: in the full suite (not alone) autograph has once
+    # converted this method into another one's code (a cache collision).
+    estimate = tf.function(layer.kl_divergence, autograph=False)
     estimates = np.array([float(estimate()) for _ in range(2000)])
     standard_error = estimates.std() / np.sqrt(len(estimates))
     assert abs(estimates.mean() - exact) < 4 * standard_error + 1e-3 * abs(exact)
