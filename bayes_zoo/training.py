@@ -34,6 +34,25 @@ def _repeat_batch(structure, num_samples):
     return keras.tree.map_structure(repeat, structure)
 
 
+def _across_workers(strategy):
+    """Whether `strategy` is a MultiWorkerMirroredStrategy with replicas on other workers."""
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices))
+
+
+def _reducible_across_workers(logs):
+    """A step's logs, as vectors of one value when the replicas span several workers.
+
+    Keras (3.15) averages such logs with `strategy.reduce("MEAN", value,
+    axis=0)`, which refuses scalars (keras-team/keras#20585); one value per
+    replica averages to the mean over the replicas, a scalar again, as the
+    replicas of one worker are averaged.
+    """
+    if not _across_workers(tf.distribute.get_strategy()):
+        return logs
+    return {key: tf.reshape(value, [1]) for key, value in logs.items()}
+
+
 def _with_kl_check(callbacks):
     callbacks = list(callbacks or [])
     if not any(isinstance(callback, WarnOnDominantKL) for callback in callbacks):
@@ -59,7 +78,10 @@ class BayesianModel(keras.Model):
 
     Under `tf.distribute` strategies each replica tiles its own share of the
     batch, and Keras scales the loss and the `add_loss` terms by the number of
-    replicas, so the KL is counted once per step, not once per replica.
+    replicas, so the KL is counted once per step, not once per replica. That
+    holds across machines too (`tf.distribute.MultiWorkerMirroredStrategy`,
+    which `fit` of a plain Keras 3.15 model refuses: this model works around
+    keras-team/keras#20585).
 
     The logs of `fit` and `evaluate` hold, beside `loss` and the compiled
     metrics, `nll` (the compiled loss) and `kl` (the sum of the KL terms of
@@ -123,6 +145,24 @@ class BayesianModel(keras.Model):
             kwargs["callbacks"] = _with_kl_check(kwargs.get("callbacks"))
         return super().fit(*args, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) builds a distributed model from its first batch reduced
+        # across the replicas as one nested structure, which
+        # MultiWorkerMirroredStrategy refuses (keras-team/keras#20585). The
+        # build needs the batch's shapes and dtypes only: this worker's first
+        # replica's part of the batch has them.
+        strategy = self.distribute_strategy
+        if iterator is not None and _across_workers(strategy):
+            for _, _, batches in iterator:
+                data_batch = keras.tree.map_structure(
+                    lambda value: strategy.experimental_local_results(value)[0]
+                    if isinstance(value, tf.distribute.DistributedValues) else value,
+                    next(batches),
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data):
         if self.train_samples > 1:
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -132,7 +172,10 @@ class BayesianModel(keras.Model):
         # Also with one sample: a `set_weight_samples` left on the model for
         # Monte Carlo prediction must not split the training batch.
         with stacked_weight_samples(self, self.train_samples):
-            return super().train_step(data)
+            return _reducible_across_workers(super().train_step(data))
+
+    def test_step(self, data):
+        return _reducible_across_workers(super().test_step(data))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = super().compute_loss(
