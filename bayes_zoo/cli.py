@@ -4,7 +4,8 @@
 bayes-zoo list
 bayes-zoo train CARD [--epochs N --batch-size N --train-samples K --num-samples T
                       --data-dir DIR --output DIR --seed N --max-steps-per-epoch N
-                      --precision auto|float32|bfloat16|float16]
+                      --precision auto|float32|bfloat16|float16
+                      --strategy default|mirrored|multi-worker]
 bayes-zoo evaluate CARD_OR_FILE [--dataset NAME --data-dir DIR --num-samples T --batch-size N
                                  --ood DATASET --ood-data-dir DIR --output DIR --max-examples N]
 bayes-zoo demo [--epochs N | --quick] [--output DIR --seed N]
@@ -59,7 +60,9 @@ EXIT_INTERRUPTED = 130
 _TASK_TRAINERS = {"super_resolution": "bayes_zoo.super_resolution", "gan": "bayes_zoo.gan"}
 # `train` flags only the classification trainer takes: attribute -> flag.
 _CLASSIFICATION_ONLY_FLAGS = {"train_samples": "--train-samples", "num_samples": "--num-samples",
-                              "precision": "--precision"}
+                              "precision": "--precision", "strategy": "--strategy"}
+# `bz.trainer.STRATEGIES`, which this module cannot import without TensorFlow.
+STRATEGIES = ("default", "mirrored", "multi-worker")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -239,6 +242,7 @@ def train_command(args):
         max_steps_per_epoch=args.max_steps_per_epoch,
         verbose=_fit_verbosity(),
         precision=args.precision,
+        strategy=args.strategy,
     )
     return 0
 
@@ -450,6 +454,14 @@ def build_parser():
                             "a GPU computes it, else float32")
     train.add_argument("--max-steps-per-epoch", type=_positive_int,
                        help="cap on training and validation batches per epoch, for a quick run")
+    train.add_argument("--strategy", choices=STRATEGIES,
+                       help="tf.distribute strategy (default: none, one device): mirrored "
+                            "trains on all local devices; multi-worker on several machines, "
+                            "each running this same command, with the cluster and that "
+                            "machine's task read from the TF_CONFIG environment variable. "
+                            "--batch-size is the global batch, split among them; only the "
+                            "chief (worker 0, unless TF_CONFIG names a chief) writes into "
+                            "--output")
     train.set_defaults(run=train_command)
 
     evaluate = commands.add_parser(

@@ -23,6 +23,16 @@ as a function of the seed and `e` alone, and the layers' noise continues
 where the checkpoint left it. (Keras' global seed generator is not saved: the
 zoo's layers draw from their own generators, and training never uses it.)
 
+`train(card, strategy=...)` trains under a `tf.distribute` strategy:
+`"mirrored"` on every local device (GPUs), `"multi-worker"` on several
+machines, each running the same call with the cluster described by the
+`TF_CONFIG` environment variable. The card's batch size is the global batch,
+split among the replicas, so the steps, the loss and the KL weight
+(`1 / num_train_examples`, counted once per step) do not depend on the number
+of machines. Under multi-worker only the chief (task `chief`, else worker 0)
+writes into the output folder; to resume, every worker must see the chief's
+folder (a shared file system).
+
 A run that diverges stops with one `bz.callbacks.TrainingDivergedError` at
 the first non-finite loss (or non-finite weights at an epoch's end), naming
 the epoch and batch and what to try; a checkpoint is written only for
@@ -32,16 +42,19 @@ balloons while the accuracy stays at chance gets a warning
 (`bz.callbacks.WarnOnKLGrowth`).
 """
 
+import contextlib
 import csv
 import dataclasses
 import json
 import os
 import shutil
+import tempfile
 import time
 import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from bayes_zoo import callbacks as bz_callbacks
 from bayes_zoo import data
@@ -63,6 +76,12 @@ _RESUME_SETTINGS = ("card", "batch_size", "train_samples", "seed", "max_steps_pe
                     "precision")
 # What a state.json written before a setting existed ran with.
 _RESUME_DEFAULTS = {"precision": "float32"}
+# `train`'s `strategy` names (None is "default").
+STRATEGIES = ("default", "mirrored", "multi-worker")
+# The cluster of a multi-worker run, as `tf.distribute.MultiWorkerMirroredStrategy` reads it.
+TF_CONFIG_VARIABLE = "TF_CONFIG"
+_TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host0:12345", "host1:12345"]}, '
+                      '"task": {"type": "worker", "index": 0}}')
 # CSV columns first in this order; other logged values follow, sorted.
 _LEADING_COLUMNS = ("epoch", "loss", "nll", "kl", "accuracy",
                     "val_loss", "val_nll", "val_kl", "val_accuracy")
@@ -442,6 +461,148 @@ class _EpochCheckpoint(keras.callbacks.Callback):
                 os.remove(os.path.join(self.folder, entry))
 
 
+@dataclasses.dataclass(frozen=True)
+class _Distribution:
+    """The strategy of a run, and this process's part in it."""
+
+    name: str
+    strategy: tf.distribute.Strategy
+    num_workers: int = 1
+    task: str = "chief"
+    is_chief: bool = True
+
+    def describe(self):
+        replicas = self.strategy.num_replicas_in_sync
+        text = f"{self.name}, {replicas} replica{'s' if replicas > 1 else ''}"
+        if self.name == "multi-worker":
+            text += (f" on {self.num_workers} workers; this is {self.task}, "
+                     + ("the chief, which writes the outputs" if self.is_chief
+                        else "whose outputs go to a temporary folder (the chief writes them)"))
+        return text
+
+
+def _tf_config_error(problem):
+    return ValueError(
+        f"strategy='multi-worker' reads the cluster from the {TF_CONFIG_VARIABLE} environment "
+        f"variable, but {problem}. Fix: set {TF_CONFIG_VARIABLE} on every machine to the same "
+        f"cluster and that machine's own task, e.g. {_TF_CONFIG_EXAMPLE} on the first machine "
+        'and "index": 1 on the second.'
+    )
+
+
+def _cluster_task():
+    """`(task, num_workers, is_chief)` of this process, from `TF_CONFIG`, checked.
+
+    The chief is the task of type "chief", or worker 0 in a cluster without one,
+    as in TensorFlow's multi-worker tutorial.
+    """
+    text = os.environ.get(TF_CONFIG_VARIABLE, "")
+    if not text.strip():
+        raise _tf_config_error("it is not set")
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise _tf_config_error(f"it is not JSON ({error})") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not any(
+            isinstance(cluster.get(kind), list) and cluster[kind]
+            for kind in ("chief", "worker")):
+        raise _tf_config_error('its "cluster" lists no "worker" (or "chief") addresses')
+    if not isinstance(task, dict) or task.get("type") not in ("chief", "worker"):
+        raise _tf_config_error('its "task" is not {"type": "chief" or "worker", "index": N}')
+    addresses = cluster.get(task["type"])
+    index = task.get("index", 0)
+    if not isinstance(addresses, list) or isinstance(index, bool) or not isinstance(index, int) \
+            or not 0 <= index < len(addresses):
+        raise _tf_config_error(
+            f'its task {task["type"]} {index!r} is not among the cluster\'s '
+            f'{len(addresses) if isinstance(addresses, list) else 0} {task["type"]} addresses')
+    num_workers = len(cluster.get("chief") or []) + len(cluster.get("worker") or [])
+    is_chief = task["type"] == "chief" or (index == 0 and not cluster.get("chief"))
+    return f"{task['type']} {index}", num_workers, is_chief
+
+
+def _check_strategy_name(strategy):
+    if strategy is not None and strategy not in STRATEGIES:
+        raise ValueError(
+            f"Unknown strategy: strategy={strategy!r}. Expected None or one of {STRATEGIES}.")
+
+
+def _distribute(name):
+    """The `_Distribution` of a `train(strategy=name)` run; creates its strategy."""
+    if name in (None, "default"):
+        # The default strategy (or the caller's, inside its scope).
+        return _Distribution("default", tf.distribute.get_strategy())
+    if name == "mirrored":
+        return _Distribution(name, tf.distribute.MirroredStrategy())
+    task, num_workers, is_chief = _cluster_task()
+    return _Distribution(name, tf.distribute.MultiWorkerMirroredStrategy(), num_workers, task,
+                         is_chief)
+
+
+def _shard_by_batch(dataset, distribution):
+    """Under multi-worker, splits each global batch among the workers.
+
+    The pipelines read arrays, not files, so sharding by file (what the
+    default policy tries first) cannot apply; sharding by data gives each
+    worker its part of every batch.
+    """
+    if dataset is None or distribution.name != "multi-worker":
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+@contextlib.contextmanager
+def _write_folder(output_dir, distribution):
+    """The folder this process writes into: `output_dir` for the chief, else a temporary one.
+
+    Every worker runs the same steps, checkpoints included, as TensorFlow's
+    multi-worker Keras tutorial recommends (saving may take part in
+    collective operations); the other workers write into a temporary folder
+    deleted at the end, so that only the chief's files land in `output_dir`.
+    """
+    if distribution.is_chief:
+        os.makedirs(output_dir, exist_ok=True)
+        yield output_dir
+        return
+    folder = tempfile.mkdtemp(prefix=f"bayes_zoo_{distribution.task.replace(' ', '')}_")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check_workers_agree(distribution, completed, output_dir):
+    """Refuses a multi-worker run whose workers would start from different epochs.
+
+    Each worker resumes from the checkpoint in its own `output_dir`; a worker
+    that finds none (or another run's) would train other weights for another
+    number of steps, and the others would wait for it forever.
+    """
+    if distribution.num_workers < 2:
+        return
+    strategy = distribution.strategy
+
+    # In a graph: run eagerly, the collective strategy warns of its overhead.
+    @tf.function
+    def gather_epochs():
+        per_replica = strategy.run(lambda: tf.constant([completed], tf.int32))
+        return strategy.gather(per_replica, axis=0)
+
+    epochs = sorted(set(gather_epochs().numpy().tolist()))
+    if len(epochs) > 1:
+        raise ValueError(
+            f"The workers would start from different epochs ({', '.join(map(str, epochs))}): "
+            f"each resumes from the checkpoint in its output folder, and {output_dir} on "
+            f"{distribution.task} holds {completed} epochs. Fix: give every worker the "
+            "chief's output folder (a shared file system, or a copy of it), or start afresh "
+            "on all of them (resume=False, or a new --output)."
+        )
+
+
 def _check_optional_positive_int(name, value):
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(
@@ -468,6 +629,7 @@ def train(
     verbose=1,
     callbacks=(),
     precision=None,
+    strategy=None,
 ):
     """Trains a zoo card's model, with checkpoints, a CSV log and resume.
 
@@ -475,7 +637,10 @@ def train(
         card: a `zoo.Card`, a card name or the path of a card file.
         epochs: positive int, overrides the card's `[training] epochs` (the
             total, counting epochs done before a resume).
-        batch_size: positive int, overrides the card's.
+        batch_size: positive int, overrides the card's. It is the global
+            batch: under a strategy, each step's batch is split among the
+            replicas of all workers (the card's `batch_size` of 64 on 2
+            workers is 32 examples on each).
         train_samples: positive int, overrides the card's weight samples
             per training step.
         num_samples: positive int, overrides the card's Monte Carlo samples
@@ -500,14 +665,30 @@ def train(
             (`bz.precision.resolve`; bfloat16 is refused on a CPU without
             bf16 units). The resolved choice is printed and written into
             `metrics.json`; a resumed run keeps its own.
+        strategy: None or `"default"` (no `tf.distribute` strategy),
+            `"mirrored"` (`tf.distribute.MirroredStrategy` on all local
+            devices) or `"multi-worker"`
+            (`tf.distribute.MultiWorkerMirroredStrategy`, one process per
+            machine, each running this same call; the cluster and this
+            process's task come from the `TF_CONFIG` environment variable).
+            The model is built (or loaded, on resume) and compiled in the
+            strategy's scope. Under multi-worker only the chief (task type
+            `"chief"`, else worker 0) writes into `output_dir`; the other
+            workers write into a temporary folder they delete at the end,
+            and resume from the checkpoint in their own `output_dir`, which
+            must be the chief's (a shared file system). The strategy and the
+            numbers of workers and replicas are written into `metrics.json`.
+            A run may resume under another strategy; its noise then differs
+            from an uninterrupted run's.
 
     Returns:
         A `TrainingRun`.
 
     Raises:
-        ValueError: a bad argument, an invalid card, or an output folder
+        ValueError: a bad argument, an invalid card, an output folder
             holding a run with other settings or a checkpoint that is not
-            finite.
+            finite, a missing or malformed `TF_CONFIG` under multi-worker, or
+            workers that would resume from different epochs.
         bz.callbacks.TrainingDivergedError: (a ValueError) the loss or the
             weights became NaN or infinite; the last finite epoch's
             checkpoint stays.
@@ -517,6 +698,12 @@ def train(
 
     >>> run = bz.trainer.train("demo_lrt_digits", epochs=5, output_dir="runs/demo")
     >>> run.metrics["accuracy"]
+
+    On each of two machines, with `TF_CONFIG` naming both and that machine's
+    index:
+
+    >>> run = bz.trainer.train("demo_lrt_digits", strategy="multi-worker",
+    ...                        output_dir="/shared/runs/demo")
     """
     zoo_card = card if isinstance(card, zoo.Card) else zoo.card(card)
     for name, value in (("epochs", epochs), ("batch_size", batch_size),
@@ -525,6 +712,7 @@ def train(
         _check_optional_positive_int(name, value)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"Argument `seed` must be a non-negative integer. Received: seed={seed!r}")
+    _check_strategy_name(strategy)
     epochs = epochs or zoo_card.training.epochs
     batch_size = batch_size or zoo_card.training.batch_size
     train_samples = train_samples or zoo_card.model.get("train_samples", 1)
@@ -544,6 +732,10 @@ def train(
         "precision": training_precision,
     }
 
+    distribution = _distribute(strategy)
+    # Recorded, not required to match on resume: a run may move to more machines.
+    settings["strategy"] = distribution.name
+
     state = _read_state(output_dir)
     if state is not None and not resume:
         state = None
@@ -551,6 +743,9 @@ def train(
         _check_resumable(state, settings, output_dir)
 
     keras.utils.set_random_seed(seed)
+    # `batch_size` is the global batch: each step's batch is split among the
+    # replicas (across the workers), so a run takes the same steps on any
+    # number of machines.
     splits = data.load_splits(
         zoo_card.dataset,
         batch_size=batch_size,
@@ -563,110 +758,122 @@ def train(
     validation_data = splits.validation
     if max_steps_per_epoch is not None and validation_data is not None:
         validation_data = validation_data.take(max_steps_per_epoch)
+    validation_data = _shard_by_batch(validation_data, distribution)
 
-    os.makedirs(output_dir, exist_ok=True)
-    if state is None:
-        _remove_run_progress(output_dir)
-        # The layers keep the policy they are built with (and save it).
-        with bz_precision.policy_scope(training_precision):
-            model = zoo_card.build_model(
-                num_train_examples=splits.num_train_examples,
-                input_shape=splits.info.image_shape,
-                num_classes=splits.info.num_classes,
-                seed=seed,
-                train_samples=train_samples,
-            )
-        compile_model(model, zoo_card.training)
-        completed, train_seconds, header = 0, 0.0, None
-    else:
-        # The checkpoint holds the weights, the optimizer's state and the
-        # compiled loss and metrics.
-        # A truncated checkpoint is reported as such, not as a missing file.
-        model = zoo.load_file(state["checkpoint"], card=zoo_card)
-        # Refused rather than rolled back: only the last checkpoint is kept,
-        # so there is no finite one to fall back to.
-        bad = _non_finite_variables(model)
-        if bad:
-            raise ValueError(
-                f"The checkpoint {state['checkpoint']} holds non-finite values in {len(bad)} "
-                f"variables ({_listed(bad)}): that run diverged, and it is not resumed. Fix: "
-                f"delete {os.path.join(output_dir, CHECKPOINT_FOLDER)} (or pass resume=False) "
-                "to start afresh, with a lower learning rate."
-            )
-        _restore_seed_generators(model, state["seed_generators"], state["checkpoint"])
-        completed, train_seconds = state["completed_epochs"], state["train_seconds"]
-        header = _keep_log_rows(os.path.join(output_dir, LOG_FILE), completed)
+    with _write_folder(output_dir, distribution) as write_dir:
+        if state is None:
+            _remove_run_progress(write_dir)
+            # The layers keep the policy they are built with (and save it);
+            # the variables are the strategy's when built in its scope.
+            with bz_precision.policy_scope(training_precision), distribution.strategy.scope():
+                model = zoo_card.build_model(
+                    num_train_examples=splits.num_train_examples,
+                    input_shape=splits.info.image_shape,
+                    num_classes=splits.info.num_classes,
+                    seed=seed,
+                    train_samples=train_samples,
+                )
+                compile_model(model, zoo_card.training)
+            completed, train_seconds, header = 0, 0.0, None
+        else:
+            # The checkpoint holds the weights, the optimizer's state and the
+            # compiled loss and metrics.
+            # A truncated checkpoint is reported as such, not as a missing file.
+            with distribution.strategy.scope():
+                model = zoo.load_file(state["checkpoint"], card=zoo_card)
+            # Refused rather than rolled back: only the last checkpoint is kept,
+            # so there is no finite one to fall back to.
+            bad = _non_finite_variables(model)
+            if bad:
+                raise ValueError(
+                    f"The checkpoint {state['checkpoint']} holds non-finite values in "
+                    f"{len(bad)} variables ({_listed(bad)}): that run diverged, and it is not "
+                    f"resumed. Fix: delete {os.path.join(output_dir, CHECKPOINT_FOLDER)} (or "
+                    "pass resume=False) to start afresh, with a lower learning rate."
+                )
+            _restore_seed_generators(model, state["seed_generators"], state["checkpoint"])
+            completed, train_seconds = state["completed_epochs"], state["train_seconds"]
+            header = _keep_log_rows(os.path.join(write_dir, LOG_FILE), completed)
+        _check_workers_agree(distribution, completed, output_dir)
 
-    _say(verbose, (
-        f"{zoo_card.name}: {zoo_card.architecture} ({zoo_card.method}) on {zoo_card.dataset} "
-        f"from {splits.source}; {splits.num_train_examples} training, "
-        f"{splits.num_validation_examples} validation, {splits.num_test_examples} test examples"
-    ))
-    _say(verbose, f"Precision: {bz_precision.describe(training_precision)}")
-    if completed >= epochs:
-        _say(verbose, f"{output_dir} already holds {completed} trained epochs (of {epochs}).")
-    else:
-        _say(verbose, (f"Resuming from epoch {completed} of {epochs}" if completed
-                       else f"Training {epochs} epochs") + f"; writing to {output_dir}")
-        advice = _divergence_advice(zoo_card.training, zoo_card.is_variational)
-        fit_callbacks = []
-        if zoo_card.is_variational:
-            fit_callbacks += [
-                bz_callbacks.KLWeightSchedule(zoo_card.training.kl_schedule),
-                bz_callbacks.WarnOnKLGrowth(splits.info.num_classes, advice=advice),
-            ]
-        # Before the checkpoint, which must never see a diverged epoch.
-        fit_callbacks.append(bz_callbacks.RaiseOnNonFiniteLoss(advice))
-        checkpoint = _EpochCheckpoint(output_dir, settings, header, train_seconds, advice)
-        fit_callbacks.append(checkpoint)
-        fit_callbacks.extend(callbacks)
-        # Only the epochs still to train, each as an uninterrupted run sees it.
-        train_data, steps_per_epoch = splits.train_epochs(
-            epochs, initial_epoch=completed, steps_per_epoch=max_steps_per_epoch)
-        try:
-            model.fit(
-                train_data,
-                validation_data=validation_data,
-                epochs=epochs,
-                initial_epoch=completed,
-                steps_per_epoch=steps_per_epoch,
-                callbacks=fit_callbacks,
-                # bz.data shuffles the training pipeline itself.
-                shuffle=False,
-                verbose=verbose,
-            )
-        except bz_callbacks.TrainingDivergedError:
-            # Keras' progress bar stops mid-line: end it, so the error has a line of its own.
-            _say(verbose, "")
-            raise
-        train_seconds = checkpoint.train_seconds
-    resumed_from = completed
-    completed = max(completed, epochs)
+        _say(verbose, (
+            f"{zoo_card.name}: {zoo_card.architecture} ({zoo_card.method}) on "
+            f"{zoo_card.dataset} from {splits.source}; {splits.num_train_examples} training, "
+            f"{splits.num_validation_examples} validation, {splits.num_test_examples} test "
+            "examples"
+        ))
+        _say(verbose, f"Precision: {bz_precision.describe(training_precision)}")
+        _say(verbose, f"Strategy: {distribution.describe()}")
+        if completed >= epochs:
+            _say(verbose, f"{output_dir} already holds {completed} trained epochs (of {epochs}).")
+        else:
+            _say(verbose, (f"Resuming from epoch {completed} of {epochs}" if completed
+                           else f"Training {epochs} epochs") + f"; writing to {write_dir}")
+            advice = _divergence_advice(zoo_card.training, zoo_card.is_variational)
+            fit_callbacks = []
+            if zoo_card.is_variational:
+                fit_callbacks += [
+                    bz_callbacks.KLWeightSchedule(zoo_card.training.kl_schedule),
+                    bz_callbacks.WarnOnKLGrowth(splits.info.num_classes, advice=advice),
+                ]
+            # Before the checkpoint, which must never see a diverged epoch.
+            fit_callbacks.append(bz_callbacks.RaiseOnNonFiniteLoss(advice))
+            checkpoint = _EpochCheckpoint(write_dir, settings, header, train_seconds, advice)
+            fit_callbacks.append(checkpoint)
+            fit_callbacks.extend(callbacks)
+            # Only the epochs still to train, each as an uninterrupted run sees it.
+            train_data, steps_per_epoch = splits.train_epochs(
+                epochs, initial_epoch=completed, steps_per_epoch=max_steps_per_epoch)
+            try:
+                model.fit(
+                    _shard_by_batch(train_data, distribution),
+                    validation_data=validation_data,
+                    epochs=epochs,
+                    initial_epoch=completed,
+                    steps_per_epoch=steps_per_epoch,
+                    callbacks=fit_callbacks,
+                    # bz.data shuffles the training pipeline itself.
+                    shuffle=False,
+                    verbose=verbose,
+                )
+            except bz_callbacks.TrainingDivergedError:
+                # Keras' progress bar stops mid-line: end it, so the error has a line of
+                # its own.
+                _say(verbose, "")
+                raise
+            train_seconds = checkpoint.train_seconds
+        resumed_from = completed
+        completed = max(completed, epochs)
 
-    num_samples = num_samples or zoo_card.evaluation.num_samples
-    _say(verbose, f"Evaluating on the {splits.num_test_examples} held-out test examples "
-                  f"({num_samples} Monte Carlo sample{'s' if num_samples > 1 else ''})...")
-    test_metrics = evaluate_model(model, splits.test, num_samples)
-    test_metrics.update({
-        "card": zoo_card.name,
-        "dataset": zoo_card.dataset,
-        "data_source": splits.source,
-        "epochs": completed,
-        "batch_size": batch_size,
-        "train_samples": train_samples,
-        "seed": seed,
-        "max_steps_per_epoch": max_steps_per_epoch,
-        "precision": training_precision,
-        "cpu_bf16_flags": sorted(bz_precision.CPU_BF16_FLAGS & bz_precision.cpu_flags()),
-        "train_seconds": round(train_seconds, 3),
-    })
-    _write_atomically(os.path.join(output_dir, MODEL_FILE),
-                      lambda path: zoo.save_for_inference(model, path))
-    _write_json(os.path.join(output_dir, METRICS_FILE), test_metrics)
-    _say(verbose, (
-        f"Test accuracy {test_metrics['accuracy']:.2%}, NLL {test_metrics['nll']:.4f}, "
-        f"ECE {test_metrics['ece']:.4f}. Wrote {os.path.join(output_dir, MODEL_FILE)} and "
-        f"{METRICS_FILE}."
-    ))
+        num_samples = num_samples or zoo_card.evaluation.num_samples
+        _say(verbose, f"Evaluating on the {splits.num_test_examples} held-out test examples "
+                      f"({num_samples} Monte Carlo sample{'s' if num_samples > 1 else ''})...")
+        # Every worker evaluates the whole test split on its own (no collective
+        # operations); only the chief's numbers are written.
+        test_metrics = evaluate_model(model, splits.test, num_samples)
+        test_metrics.update({
+            "card": zoo_card.name,
+            "dataset": zoo_card.dataset,
+            "data_source": splits.source,
+            "epochs": completed,
+            "batch_size": batch_size,
+            "train_samples": train_samples,
+            "seed": seed,
+            "max_steps_per_epoch": max_steps_per_epoch,
+            "precision": training_precision,
+            "cpu_bf16_flags": sorted(bz_precision.CPU_BF16_FLAGS & bz_precision.cpu_flags()),
+            "strategy": distribution.name,
+            "num_workers": distribution.num_workers,
+            "num_replicas": distribution.strategy.num_replicas_in_sync,
+            "train_seconds": round(train_seconds, 3),
+        })
+        _write_atomically(os.path.join(write_dir, MODEL_FILE),
+                          lambda path: zoo.save_for_inference(model, path))
+        _write_json(os.path.join(write_dir, METRICS_FILE), test_metrics)
+        _say(verbose, (
+            f"Test accuracy {test_metrics['accuracy']:.2%}, NLL {test_metrics['nll']:.4f}, "
+            f"ECE {test_metrics['ece']:.4f}. Wrote {os.path.join(write_dir, MODEL_FILE)} and "
+            f"{METRICS_FILE}."
+        ))
     return TrainingRun(model=model, metrics=test_metrics, output_dir=output_dir,
                        completed_epochs=completed, resumed_from=resumed_from)
