@@ -457,12 +457,16 @@ class WarnOnDominantKL(keras.callbacks.Callback):
         if "kl" in logs and "nll" in logs:
             kl, data = float(logs["kl"]), float(logs["nll"])
         else:
-            kl = sum(float(layer.kl_weight * layer.kl_divergence()) for layer in layers)
+            # convert_to_numpy: `float()` fails on a variable made under a strategy.
+            kl = sum(
+                float(keras.ops.convert_to_numpy(layer.kl_weight * layer.kl_divergence()))
+                for layer in layers
+            )
             data = float(logs["loss"]) - kl
         if not np.isfinite(kl) or kl <= self.ratio * max(abs(data), 1e-12):
             return
         self.warned = True
-        weights = sorted({float(layer.kl_weight.numpy()) for layer in layers})
+        weights = sorted({float(keras.ops.convert_to_numpy(layer.kl_weight)) for layer in layers})
         shown = ", ".join(f"{w:g}" for w in weights)
         warnings.warn(
             f"The weighted KL term ({_readable(kl)}) is {kl / max(abs(data), 1e-12):,.0f} "
