@@ -7,53 +7,86 @@ import numpy as np
 
 from bayes_zoo.layers.kl_weight import kl_weighted_layers
 
-SCHEDULES = ("constant", "blundell", "standard", "soenderby")
+# The KL conventions, by the weight of the KL per example (N training
+# examples, M batches per epoch, batch i = 1..M):
+#   "elbo"               1 / N                the negative ELBO per example
+#   "tempered"           beta / N             a tempered ELBO (the reference code's beta = 0.1)
+#   "blundell"           M * pi_i / N         Blundell et al.'s pi_i with their summed NLL
+#   "reference_blundell" pi_i / N             the reference code's older loss, M times less KL
+#   "warmup"             min(1, t / T) / N    linear warm-up over T epochs (Soenderby et al.)
+# and the older names: "standard" is "elbo", "soenderby" is "warmup", and
+# "constant" is `scale / N`.
+SCHEDULES = (
+    "elbo", "tempered", "blundell", "reference_blundell", "warmup",
+    "constant", "standard", "soenderby",
+)
+
+
+def blundell_pi(batch_index, num_batches):
+    """`pi_i = 2^(M - i) / (2^M - 1)` for batch `i = 1..M` (Blundell et al., 2015, eq. 9).
+
+    The `pi_i` of an epoch sum to one. Written as `2^-i / (1 - 2^-M)` so
+    that large M does not overflow.
+    """
+    i = batch_index + 1
+    return 2.0 ** (-i) / (1.0 - 2.0 ** (-num_batches))
 
 
 def blundell_factor(batch_index, num_batches):
-    """`M * pi_i` with `pi_i = 2^(M - i) / (2^M - 1)` for batch `i = 1..M`.
+    """`M * pi_i`: Blundell's weight of batch `i` relative to the ELBO's `1 / N` per example.
 
-    Blundell et al. (2015), eq. 9: the KL is spread over the M minibatches of
-    an epoch, heavily on the first ones, and the `pi_i` sum to one. Written
-    as `2^-i / (1 - 2^-M)` so that large M does not overflow.
+    Blundell's minibatch cost `pi_i KL - sum_j log p(y_j | w)` sums the NLL
+    over the batch's B examples; Keras averages it, so per example the KL
+    weight is `pi_i / B = M pi_i / N` (with `M = N / B`). The factors of an
+    epoch average to one.
     """
-    i = batch_index + 1
-    return num_batches * 2.0 ** (-i) / (1.0 - 2.0 ** (-num_batches))
+    return num_batches * blundell_pi(batch_index, num_batches)
 
 
 class KLWeightSchedule(keras.callbacks.Callback):
-    """Sets the KL weight of every variational layer during `fit`.
+    """Sets the KL weight of every variational layer during `fit`, by a named convention.
 
     Each variational layer adds `kl_weight * KL(q || p)` to the loss and
     starts with `kl_weight = 1 / num_train_examples` (as the zoo's builders
-    set it), so that `fit` minimises the negative ELBO per example. A schedule
-    multiplies that initial weight by a factor per batch:
+    and `bz.layers.set_kl_weight(model, 1 / N)` set it), so that `fit`
+    minimises the negative ELBO per example. A schedule multiplies that
+    initial weight by a factor per batch; the weight of the KL per example
+    (N training examples, M batches per epoch, batch `i = 1..M`) is then:
 
-    - `"constant"`: `scale`, throughout (1 by default).
-    - `"standard"`: Blundell et al.'s `pi_i = 1 / M` per minibatch, which per
-      example is the initial weight itself (factor 1).
-    - `"blundell"`: `pi_i = 2^(M - i) / (2^M - 1)` over the M batches of an
-      epoch (the paper's appendix), i.e. factor `M * pi_i`; the factors of an
-      epoch average to one.
-    - `"soenderby"`: linear warm-up from 0 to 1 over `warmup_epochs` epochs
-      (Soenderby et al., 2016).
+    - `"elbo"`: `1 / N` (factor 1), the negative ELBO per example.
+    - `"tempered"`: `beta / N` (factor `beta`), a tempered ELBO; the
+      reference code (PyTorch-BayesianCNN) uses `beta = 0.1`.
+    - `"blundell"`: `M * pi_i / N` with `pi_i = 2^(M - i) / (2^M - 1)`:
+      Blundell et al.'s minibatch weighting (eq. 9) for their summed
+      minibatch NLL, per example. The first batch of an epoch carries about
+      `M / 2` times the ELBO's KL, the last ones almost none; the epoch's
+      mean is the ELBO's.
+    - `"reference_blundell"`: `pi_i / N`: the reference code's older loss
+      `nll_mean * N + pi_i * KL`, M times less KL than `"blundell"`.
+    - `"warmup"`: `min(1, (epoch + i / M) / warmup_epochs) / N`, a linear
+      warm-up from 0 (Soenderby et al., 2016).
+    - older names: `"standard"` is `"elbo"`, `"soenderby"` is `"warmup"`,
+      `"constant"` is `scale / N`.
     - a callable `f(epoch, batch, num_batches) -> factor`.
 
-    Validation and evaluation use the initial weight (factor 1), so the
-    reported validation loss is the negative ELBO per example.
+    `per_example_weight` returns the weight itself. Validation and
+    evaluation use the initial weight (factor 1), so the reported
+    validation loss is the negative ELBO per example.
 
     Args:
         schedule: one of the names above, or a callable.
         scale: float, the factor of the `"constant"` schedule.
-        warmup_epochs: positive int, the length of the `"soenderby"` warm-up.
+        warmup_epochs: positive int, the length of the warm-up.
+        beta: positive float, the temperature of `"tempered"`.
 
     Example:
 
+    >>> bz.layers.set_kl_weight(model, 1 / num_train_examples)
     >>> model.fit(train_ds, epochs=10,
-    ...           callbacks=[bz.callbacks.KLWeightSchedule("blundell")])
+    ...           callbacks=[bz.callbacks.KLWeightSchedule("tempered", beta=0.1)])
     """
 
-    def __init__(self, schedule="constant", scale=1.0, warmup_epochs=10):
+    def __init__(self, schedule="elbo", scale=1.0, warmup_epochs=10, beta=0.1):
         super().__init__()
         if not callable(schedule) and schedule not in SCHEDULES:
             raise ValueError(
@@ -65,23 +98,34 @@ class KLWeightSchedule(keras.callbacks.Callback):
                 "Argument `warmup_epochs` must be positive. "
                 f"Received: warmup_epochs={warmup_epochs}"
             )
+        if not beta > 0:
+            raise ValueError(f"Argument `beta` must be positive. Received: beta={beta}")
         self.schedule = schedule
         self.scale = float(scale)
         self.warmup_epochs = warmup_epochs
+        self.beta = float(beta)
         self._epoch = 0
         self._factor = None
 
     def factor(self, epoch, batch, num_batches):
-        """The multiplier of the initial KL weight at this step."""
+        """The multiplier of the initial KL weight (`1 / N`) at this step."""
         if callable(self.schedule):
             return float(self.schedule(epoch, batch, num_batches))
+        if self.schedule in ("elbo", "standard"):
+            return 1.0
         if self.schedule == "constant":
             return self.scale
-        if self.schedule == "standard":
-            return 1.0
+        if self.schedule == "tempered":
+            return self.beta
         if self.schedule == "blundell":
             return blundell_factor(batch, num_batches)
+        if self.schedule == "reference_blundell":
+            return blundell_pi(batch, num_batches)
         return min(1.0, (epoch + batch / num_batches) / self.warmup_epochs)
+
+    def per_example_weight(self, epoch, batch, num_batches, num_train_examples):
+        """The weight of the KL per example at this step: `factor / N`."""
+        return self.factor(epoch, batch, num_batches) / num_train_examples
 
     def _variational_layers(self):
         return kl_weighted_layers(self.model)

@@ -60,6 +60,33 @@ def test_constant_standard_and_soenderby_schedules():
     np.testing.assert_allclose(weights, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("name, per_example", [
+    # The KL weight per example each convention gives, with N = 100 (kl_weight 0.01), M = 4.
+    ("elbo", lambda e, b: 0.01),
+    ("tempered", lambda e, b: 0.1 * 0.01),
+    ("blundell", lambda e, b: 4 * 2.0 ** (4 - b - 1) / 15 * 0.01),
+    ("reference_blundell", lambda e, b: 2.0 ** (4 - b - 1) / 15 * 0.01),
+    ("warmup", lambda e, b: min(1.0, (e + b / 4) / 2) * 0.01),
+])
+def test_each_convention_gives_its_documented_per_example_weight(name, per_example):
+    schedule = bz.callbacks.KLWeightSchedule(name, warmup_epochs=2, beta=0.1)
+    weights, _ = _fit(schedule)
+    expected = [[per_example(e, b) for b in range(4)] for e in range(2)]
+    np.testing.assert_allclose(weights, expected, rtol=1e-6)
+    documented = [[schedule.per_example_weight(e, b, 4, 100) for b in range(4)] for e in range(2)]
+    np.testing.assert_allclose(weights, documented, rtol=1e-6)
+
+
+def test_blundell_averages_to_the_elbo_and_the_reference_variant_to_a_mth_of_it():
+    m = 50
+    blundell = [bz.callbacks.KLWeightSchedule("blundell").factor(0, b, m) for b in range(m)]
+    reference = [bz.callbacks.KLWeightSchedule("reference_blundell").factor(0, b, m) for b in range(m)]
+    assert np.mean(blundell) == pytest.approx(1.0)
+    assert np.mean(reference) == pytest.approx(1.0 / m)
+    with pytest.raises(ValueError, match="beta"):
+        bz.callbacks.KLWeightSchedule("tempered", beta=0.0)
+
+
 def test_user_function_schedule():
     weights, _ = _fit(bz.callbacks.KLWeightSchedule(lambda epoch, batch, m: 10.0 * epoch))
     np.testing.assert_allclose(weights, [[0.0] * 4, [0.1] * 4], rtol=1e-6)
