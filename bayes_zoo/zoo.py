@@ -91,13 +91,15 @@ class DataConfig:
     Attributes:
         validation_fraction: float in [0, 1), carved from the official train
             split (see `bz.data.load`).
-        augment: bool, random shifts and flips of the training images.
+        augment: false, true or a policy string of `bz.data.load` (e.g.
+            `"flip+rotate"`, `"rotate15+crop"`): how the training images are
+            augmented; true is random shifts, plus flips where they keep labels.
         image_size: None or `[height, width]`; None keeps `bz.data`'s default
             (MNIST zero-padded to 32x32).
     """
 
     validation_fraction: float = 0.1
-    augment: bool = False
+    augment: bool | str = False
     image_size: tuple | None = None
 
 
@@ -451,6 +453,10 @@ def _check_type(path, where, value, annotation):
         if not isinstance(value, bool):
             _fail(path, f"{where} must be true or false. Received: {value!r}")
         return value
+    if annotation == bool | str:  # [data] augment; `_check_augment` reads the string
+        if not isinstance(value, (bool, str)):
+            _fail(path, f"{where} must be true, false or a string. Received: {value!r}")
+        return value
     if annotation is str:
         if not isinstance(value, str):
             _fail(path, f"{where} must be a string. Received: {value!r}")
@@ -634,7 +640,37 @@ _TASK_SPECS = {
 }
 
 
-def _parse_data(path, task, table):
+# What `bz.data.load(augment=...)` accepts (tests/test_data.py checks that
+# they agree): cards are read without TensorFlow, so without bz.data.
+_AUGMENTATIONS = ("flip", "rotate", "crop")
+_ROTATE_BOUND = re.compile(r"rotate(?P<degrees>\d+(?:\.\d+)?)")
+_UNFLIPPABLE_DATASETS = ("mnist", "svhn_cropped", "digits")  # labels lost by mirroring
+
+
+def _check_augment(path, dataset, augment):
+    """Fails unless `augment` is a bool or a policy that `bz.data` applies to `dataset`."""
+    if isinstance(augment, bool):
+        return
+    valid = (f"false, true, or some of {_AUGMENTATIONS} joined by '+' (e.g. \"flip+rotate\"; "
+             "\"rotate15\" bounds the rotations at 15 degrees, 10 by default)")
+    operations = []
+    for operation in augment.split("+"):
+        bound = _ROTATE_BOUND.fullmatch(operation)
+        if bound is not None and not 0 < float(bound["degrees"]) <= 180:
+            _fail(path, f"[data] augment {augment!r}: the rotation bound must be in (0, 180] "
+                        f"degrees. Received: {bound['degrees']}")
+        operation = "rotate" if bound is not None else operation
+        if operation not in _AUGMENTATIONS or operation in operations:
+            _fail(path, f"[data] augment must be {valid}, each operation once. "
+                        f"Received: {augment!r}")
+        operations.append(operation)
+    if "flip" in operations and dataset in _UNFLIPPABLE_DATASETS:
+        _fail(path, f"[data] augment {augment!r}: dataset {dataset!r} holds digits, and a "
+                    "mirrored digit is another symbol (or none), so its label would be wrong. "
+                    "Fix: drop 'flip', e.g. augment = \"rotate+crop\".")
+
+
+def _parse_data(path, task, table, dataset):
     config_class = _TASK_SPECS[task].data_config
     if config_class is None:
         if table is not None:
@@ -645,6 +681,8 @@ def _parse_data(path, task, table):
     if task == "classification" and not 0 <= data_config.validation_fraction < 1:
         _fail(path, "[data] validation_fraction must be in [0, 1). "
                     f"Received: {data_config.validation_fraction}")
+    if task == "classification":
+        _check_augment(path, dataset, data_config.augment)
     if task == "super_resolution":
         for name in ("crop_size", "crops_per_image"):
             if getattr(data_config, name) < 1:
@@ -716,7 +754,7 @@ def read_card(path):
     if evaluation.num_samples < 1:
         _fail(path, "[evaluation] num_samples must be positive. "
                     f"Received: {evaluation.num_samples}")
-    data_config = _parse_data(path, task, document.get("data"))
+    data_config = _parse_data(path, task, document.get("data"), document["dataset"])
     for table in ("paper", "results"):
         if not isinstance(document.get(table, {}), dict):
             _fail(path, f"[{table}] must be a table")
