@@ -642,7 +642,7 @@ _TASK_SPECS = {
 
 # What `bz.data.load(augment=...)` accepts (tests/test_data.py checks that
 # they agree): cards are read without TensorFlow, so without bz.data.
-_AUGMENTATIONS = ("flip", "rotate", "crop")
+_AUGMENTATIONS = ("rotate", "crop", "flip")
 _ROTATE_BOUND = re.compile(r"rotate(?P<degrees>\d+(?:\.\d+)?)")
 _UNFLIPPABLE_DATASETS = ("mnist", "svhn_cropped", "digits")  # labels lost by mirroring
 
