@@ -69,13 +69,17 @@ STATE_FILE = "state.json"
 LOG_FILE = "training_log.csv"
 MODEL_FILE = "model.keras"
 METRICS_FILE = "metrics.json"
+# The weights of the epoch a card's `[training] select` chose so far.
+BEST_WEIGHTS_FILE = "best.weights.h5"
+# `[training] select`: "last", or the validation metric to choose the epoch by.
+SELECTION_MODES = {"val_loss": "min", "val_nll": "min", "val_accuracy": "max"}
 
 # Settings a resumed run must share with the run it continues; `epochs` may
 # grow (training longer), anything else would mix two different runs.
 _RESUME_SETTINGS = ("card", "batch_size", "train_samples", "seed", "max_steps_per_epoch",
-                    "precision")
+                    "precision", "select")
 # What a state.json written before a setting existed ran with.
-_RESUME_DEFAULTS = {"precision": "float32"}
+_RESUME_DEFAULTS = {"precision": "float32", "select": "last"}
 # `train`'s `strategy` names (None is "default").
 STRATEGIES = ("default", "mirrored", "multi-worker")
 # The cluster of a multi-worker run, as `tf.distribute.MultiWorkerMirroredStrategy` reads it.
@@ -131,16 +135,67 @@ class CaffeInverseDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def make_optimizer(training):
+def make_learning_rate(training, steps_per_epoch=None, epochs=None):
+    """The learning rate (or schedule) of a card's `[training]` table.
+
+    `lr_schedule` is one of:
+
+    - `"constant"`: `learning_rate` throughout.
+    - `"linear"`: decays linearly from `learning_rate` to 0 over the run's
+      `epochs * steps_per_epoch` steps (the reference code's schedule).
+    - `"cosine"`: a cosine decay to 0 over the same steps.
+    - `"step"`: multiplied by `lr_gamma` every `lr_step_epochs` epochs.
+    - `"caffe_inv"`: Caffe's "inv" policy (`CaffeInverseDecay`).
+
+    A resumed run keeps its checkpoint's schedule, fixed by the epochs of
+    the run that started it.
+
+    Args:
+        training: a `zoo.TrainingConfig`.
+        steps_per_epoch: positive int, needed by "linear", "cosine", "step".
+        epochs: positive int, needed by "linear" and "cosine".
+
+    Example:
+
+    >>> rate = bz.trainer.make_learning_rate(card.training, steps_per_epoch=390, epochs=100)
+    """
+    rate, schedule = training.learning_rate, training.lr_schedule
+    if schedule == "constant":
+        return rate
+    if schedule == "caffe_inv":
+        return CaffeInverseDecay(rate, training.lr_gamma, training.lr_power)
+    needs_epochs = schedule in ("linear", "cosine")
+    if not steps_per_epoch or (needs_epochs and not epochs):
+        raise ValueError(
+            f"lr_schedule {schedule!r} needs the number of steps per epoch"
+            + (" and of epochs" if needs_epochs else "")
+            + f". Received: steps_per_epoch={steps_per_epoch}, epochs={epochs}"
+        )
+    if schedule == "linear":
+        return keras.optimizers.schedules.PolynomialDecay(
+            rate, decay_steps=epochs * steps_per_epoch, end_learning_rate=0.0, power=1.0
+        )
+    if schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(rate, decay_steps=epochs * steps_per_epoch)
+    return keras.optimizers.schedules.ExponentialDecay(
+        rate, decay_steps=training.lr_step_epochs * steps_per_epoch,
+        decay_rate=training.lr_gamma, staircase=True,
+    )
+
+
+def make_optimizer(training, steps_per_epoch=None, epochs=None):
     """The optimizer of a card's `[training]` table (a `zoo.TrainingConfig`).
+
+    Args:
+        training: a `zoo.TrainingConfig`.
+        steps_per_epoch, epochs: for the learning-rate schedules that decay
+            over the run (see `make_learning_rate`).
 
     Example:
 
     >>> optimizer = bz.trainer.make_optimizer(bz.zoo.card("lenet5_lrt_mnist").training)
     """
-    learning_rate = training.learning_rate
-    if training.lr_schedule == "caffe_inv":
-        learning_rate = CaffeInverseDecay(learning_rate, training.lr_gamma, training.lr_power)
+    learning_rate = make_learning_rate(training, steps_per_epoch, epochs)
     if training.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=training.momentum)
     return keras.optimizers.Adam(learning_rate)
@@ -182,11 +237,15 @@ def apply_weight_decay(model, weight_decay):
     return penalised
 
 
-def compile_model(model, training):
-    """Compiles `model` with the card's optimizer, cross-entropy of logits and accuracy."""
+def compile_model(model, training, steps_per_epoch=None, epochs=None):
+    """Compiles `model` with the card's optimizer, cross-entropy of logits and accuracy.
+
+    `steps_per_epoch` and `epochs` are for the decaying learning-rate
+    schedules (`make_learning_rate`).
+    """
     apply_weight_decay(model, training.weight_decay)
     model.compile(
-        optimizer=make_optimizer(training),
+        optimizer=make_optimizer(training, steps_per_epoch, epochs),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -284,7 +343,7 @@ def _read_state(output_dir):
         )
     return {"completed_epochs": completed, "checkpoint": checkpoint, "settings": settings,
             "train_seconds": float(state.get("train_seconds", 0.0)),
-            "seed_generators": state.get("seed_generators")}
+            "seed_generators": state.get("seed_generators"), "best": state.get("best")}
 
 
 def _seed_generator_states(model):
@@ -393,11 +452,17 @@ class _EpochCheckpoint(keras.callbacks.Callback):
 
     The row is written before the checkpoint, so every epoch up to the
     checkpoint's has its row; a row of a later epoch (a crash between the
-    two) is dropped on resume.
+    two) is dropped on resume. With `select` a validation metric, the
+    weights of the best epoch so far are kept too (`BEST_WEIGHTS_FILE`,
+    named in the state).
     """
 
-    def __init__(self, output_dir, settings, header, train_seconds, advice):
+    def __init__(self, output_dir, settings, header, train_seconds, advice,
+                 select="last", best=None):
         super().__init__()
+        self.select = select
+        # {"epoch", "monitor", "value"} of the best epoch so far, or None.
+        self.best = best
         self.folder = os.path.join(output_dir, CHECKPOINT_FOLDER)
         self.log_path = os.path.join(output_dir, LOG_FILE)
         self.settings = settings
@@ -425,6 +490,28 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         with open(self.log_path, "a", newline="") as file:
             csv.DictWriter(file, fieldnames=self.header, extrasaction="ignore").writerow(row)
 
+    def _keep_if_best(self, completed, logs):
+        if self.select == "last":
+            return
+        if self.select not in logs:
+            raise ValueError(
+                f"[training] select = {self.select!r} needs a validation split that logs "
+                f"it; epoch {completed} logged {sorted(logs)}. Fix: set [data] "
+                'validation_fraction above 0, or select = "last".'
+            )
+        value = float(logs[self.select])
+        if self.best is not None:
+            previous = self.best["value"]
+            improved = value < previous if SELECTION_MODES[self.select] == "min" else value > previous
+            if not improved:
+                return
+        path = os.path.join(self.folder, BEST_WEIGHTS_FILE)
+        # Keras wants the ".weights.h5" suffix on the temporary file too.
+        temporary = path.replace(".weights.h5", ".partial.weights.h5")
+        self.model.save_weights(temporary)
+        os.replace(temporary, path)
+        self.best = {"epoch": completed, "monitor": self.select, "value": value}
+
     def on_epoch_end(self, epoch, logs=None):
         completed = epoch + 1
         # Checked before the row: a diverged epoch leaves neither row nor checkpoint.
@@ -444,11 +531,13 @@ class _EpochCheckpoint(keras.callbacks.Callback):
             "seconds": round(seconds, 3),
         })
         os.makedirs(self.folder, exist_ok=True)
+        self._keep_if_best(completed, logs or {})
         name = f"epoch_{completed:04d}.keras"
         _write_atomically(os.path.join(self.folder, name), self.model.save)
         _write_json(os.path.join(self.folder, STATE_FILE), {
             "completed_epochs": completed,
             "checkpoint": name,
+            "best": self.best,
             "settings": self.settings,
             "train_seconds": round(self.train_seconds, 3),
             "seed_generators": [
@@ -730,6 +819,7 @@ def train(
         "seed": seed,
         "max_steps_per_epoch": max_steps_per_epoch,
         "precision": training_precision,
+        "select": zoo_card.training.select,
     }
 
     distribution = _distribute(strategy)
@@ -773,8 +863,11 @@ def train(
                     seed=seed,
                     train_samples=train_samples,
                 )
-                compile_model(model, zoo_card.training)
-            completed, train_seconds, header = 0, 0.0, None
+                # The steps of the whole run, over which a decaying schedule runs.
+                _, steps_per_epoch = splits.train_epochs(
+                    epochs, steps_per_epoch=max_steps_per_epoch)
+                compile_model(model, zoo_card.training, steps_per_epoch, epochs)
+            completed, train_seconds, header, best = 0, 0.0, None, None
         else:
             # The checkpoint holds the weights, the optimizer's state and the
             # compiled loss and metrics.
@@ -793,6 +886,7 @@ def train(
                 )
             _restore_seed_generators(model, state["seed_generators"], state["checkpoint"])
             completed, train_seconds = state["completed_epochs"], state["train_seconds"]
+            best = state.get("best")
             header = _keep_log_rows(os.path.join(write_dir, LOG_FILE), completed)
         _check_workers_agree(distribution, completed, output_dir)
 
@@ -813,12 +907,14 @@ def train(
             fit_callbacks = []
             if zoo_card.is_variational:
                 fit_callbacks += [
-                    bz_callbacks.KLWeightSchedule(zoo_card.training.kl_schedule),
+                    bz_callbacks.KLWeightSchedule(zoo_card.training.kl_schedule,
+                                                  beta=zoo_card.training.kl_beta),
                     bz_callbacks.WarnOnKLGrowth(splits.info.num_classes, advice=advice),
                 ]
             # Before the checkpoint, which must never see a diverged epoch.
             fit_callbacks.append(bz_callbacks.RaiseOnNonFiniteLoss(advice))
-            checkpoint = _EpochCheckpoint(write_dir, settings, header, train_seconds, advice)
+            checkpoint = _EpochCheckpoint(write_dir, settings, header, train_seconds, advice,
+                                          select=zoo_card.training.select, best=best)
             fit_callbacks.append(checkpoint)
             fit_callbacks.extend(callbacks)
             # Only the epochs still to train, each as an uninterrupted run sees it.
@@ -842,6 +938,12 @@ def train(
                 _say(verbose, "")
                 raise
             train_seconds = checkpoint.train_seconds
+            best = checkpoint.best
+        if best is not None:
+            # The chosen epoch's weights are the ones evaluated and written.
+            model.load_weights(os.path.join(write_dir, CHECKPOINT_FOLDER, BEST_WEIGHTS_FILE))
+            _say(verbose, f"Selected epoch {best['epoch']} by {best['monitor']} "
+                          f"({best['value']:.4f}).")
         resumed_from = completed
         completed = max(completed, epochs)
 
@@ -866,6 +968,8 @@ def train(
             "num_workers": distribution.num_workers,
             "num_replicas": distribution.strategy.num_replicas_in_sync,
             "train_seconds": round(train_seconds, 3),
+            "selected_by": zoo_card.training.select,
+            "selected_epoch": best["epoch"] if best is not None else completed,
         })
         _write_atomically(os.path.join(write_dir, MODEL_FILE),
                           lambda path: zoo.save_for_inference(model, path))

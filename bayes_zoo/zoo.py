@@ -67,8 +67,12 @@ BUILDER_PARAMETERS = {
               "uncertainty_samples", "seed"),
 }
 OPTIMIZERS = ("adam", "sgd")
-LR_SCHEDULES = ("constant", "caffe_inv")
-KL_SCHEDULES = ("constant", "blundell", "standard", "soenderby")
+LR_SCHEDULES = ("constant", "linear", "cosine", "step", "caffe_inv")
+# bz.callbacks.SCHEDULES (this module reads cards without TensorFlow).
+KL_SCHEDULES = ("elbo", "tempered", "blundell", "reference_blundell", "warmup",
+                "constant", "standard", "soenderby")
+# "last", or the validation metric that chooses the epoch a run keeps.
+SELECTIONS = ("last", "val_loss", "val_nll", "val_accuracy")
 
 # Builder arguments a card may not set in [model]: the card's own fields, the
 # dataset, and the [prior] / [posterior] tables give them.
@@ -137,12 +141,24 @@ class TrainingConfig:
             every non-variational kernel gets `lambda * w`, as Caffe's and
             PyTorch's `weight_decay` do. Variational layers are regularised by
             their KL term instead and get none.
-        lr_schedule: `"constant"`, or `"caffe_inv"`: Caffe's "inv" policy
-            `lr * (1 + lr_gamma * step) ** -lr_power`.
-        lr_gamma, lr_power: floats of `"caffe_inv"`.
-        kl_schedule: the `bz.callbacks.KLWeightSchedule` of the variational
-            methods: `"blundell"` (the paper's), `"standard"`, `"constant"`,
-            `"soenderby"`.
+        lr_schedule: `"constant"`, `"linear"` (to 0 over the run), `"cosine"`
+            (to 0 over the run), `"step"` (times `lr_gamma` every
+            `lr_step_epochs` epochs), or `"caffe_inv"`: Caffe's "inv" policy
+            `lr * (1 + lr_gamma * step) ** -lr_power` (see
+            `bz.trainer.make_learning_rate`).
+        lr_gamma, lr_power: floats of `"caffe_inv"` (`lr_gamma` also of `"step"`).
+        lr_step_epochs: positive int, the period of `"step"`.
+        kl_schedule: the KL convention of the variational methods, by its KL
+            weight per example (`bz.callbacks.KLWeightSchedule`): `"elbo"`
+            (1/N), `"tempered"` (kl_beta/N), `"blundell"` (M pi_i/N, the
+            paper's), `"reference_blundell"` (pi_i/N), `"warmup"`; and the
+            older `"standard"`, `"constant"`, `"soenderby"`.
+        kl_beta: positive float, the temperature of `"tempered"` (the
+            reference code's 0.1).
+        select: classification only: `"last"` (the last epoch's weights), or
+            `"val_loss"`, `"val_nll"`, `"val_accuracy"`: the trainer keeps the
+            weights of the epoch best by that validation metric, and
+            evaluates and writes those.
         loss: the task's loss: `"cross_entropy"` (classification: sparse
             categorical cross-entropy of the logits), `"mse"`
             (super-resolution) or `"binary_cross_entropy"` (gan).
@@ -166,7 +182,10 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     lr_gamma: float = 0.0
     lr_power: float = 0.0
+    lr_step_epochs: int = 0
     kl_schedule: str = "blundell"
+    kl_beta: float = 0.1
+    select: str = "last"
     loss: str = "cross_entropy"
     noise_stddev: float | None = None
     beta_1: float | None = None
@@ -519,6 +538,13 @@ def _check_training(path, training, task):
     _check_choice(path, "[training] optimizer", training.optimizer, spec.optimizers)
     _check_choice(path, "[training] lr_schedule", training.lr_schedule, LR_SCHEDULES)
     _check_choice(path, "[training] kl_schedule", training.kl_schedule, KL_SCHEDULES)
+    _check_choice(path, "[training] select", training.select, SELECTIONS)
+    if not training.kl_beta > 0:
+        _fail(path, f"[training] kl_beta must be positive. Received: {training.kl_beta}")
+    if training.lr_schedule == "step" and not (training.lr_step_epochs >= 1
+                                               and 0 < training.lr_gamma < 1):
+        _fail(path, "[training] lr_schedule = \"step\" needs lr_step_epochs >= 1 and "
+                    "lr_gamma in (0, 1)")
     _check_choice(path, "[training] precision", training.precision, precision.PRECISIONS)
     _check_choice(path, "[training] loss", training.loss, (spec.loss,))
     if training.noise_stddev is not None and not training.noise_stddev > 0:
@@ -617,7 +643,7 @@ _TASK_SPECS = {
         data_config=DataConfig,
         training_keys=_COMMON_TRAINING_KEYS + (
             "momentum", "weight_decay", "lr_schedule", "lr_gamma", "lr_power", "kl_schedule",
-            "precision"),
+            "precision", "lr_step_epochs", "kl_beta", "select"),
     ),
     # `bz.super_resolution.train_card`: Adam on the MSE plus the KL.
     "super_resolution": _TaskSpec(
