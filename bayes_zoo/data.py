@@ -34,6 +34,11 @@ import tensorflow as tf
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "svhn_cropped", "digits")
 SPLITS = ("train", "validation", "test")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# The operations of an `augment` policy string, applied in this order.
+AUGMENTATIONS = ("rotate", "crop", "flip")
+# The bound of "rotate" without one: the paper's code rotates its training
+# images by up to 10 degrees (PyTorch-BayesianCNN, data/data.py).
+DEFAULT_MAX_ROTATION_DEGREES = 10.0
 
 # The official order of the CIFAR-100 fine labels (`fine_label_names` of its
 # `meta` file), which is alphabetical.
@@ -715,41 +720,136 @@ def _to_model_input(images, spec, image_size):
     return tf.clip_by_value(resized, 0.0, 1.0)
 
 
-def _augment(images, seeds, horizontal_flip):
-    """Random crops after zero padding (random shifts), and mirroring if it keeps labels.
+# "rotate" with its bound in degrees, as in "rotate15".
+_ROTATE_BOUND = re.compile(r"rotate(?P<degrees>\d+(?:\.\d+)?)")
 
-    `seeds` is a `[4]` int64 tensor: one stateless seed for the shifts, one
-    for the flips, so the augmentation is reproducible under the loader's seed.
+
+@dataclasses.dataclass(frozen=True)
+class _Augmentation:
+    """What `_augment` does: a parsed `augment` argument (0 degrees: no rotation)."""
+
+    max_rotation_degrees: float = 0.0
+    crop: bool = False
+    flip: bool = False
+
+
+def _augmentation(augment, spec):
+    """The `_Augmentation` of `load`'s `augment` argument, or None for no augmentation."""
+    if augment is None or augment is False:
+        return None
+    if augment is True:
+        # The augmentation from before policies existed: shifts, and flips where allowed.
+        return _Augmentation(crop=True, flip=spec.horizontal_flip)
+    valid = (f"False, True, or operations of {AUGMENTATIONS} joined by '+', each once "
+             "(e.g. 'flip+rotate'; 'rotate15' bounds the rotations at 15 degrees, "
+             f"{DEFAULT_MAX_ROTATION_DEGREES:g} by default)")
+    if not isinstance(augment, str):
+        raise ValueError(f"Argument `augment` must be {valid}. Received: augment={augment!r}")
+    operations, max_rotation_degrees = [], 0.0
+    for operation in augment.split("+"):
+        bound = _ROTATE_BOUND.fullmatch(operation)
+        if bound is not None:
+            operation, max_rotation_degrees = "rotate", float(bound["degrees"])
+            if not 0 < max_rotation_degrees <= 180:
+                raise ValueError(
+                    "Argument `augment`: the rotation bound must be in (0, 180] degrees. "
+                    f"Received: augment={augment!r}")
+        elif operation == "rotate":
+            max_rotation_degrees = DEFAULT_MAX_ROTATION_DEGREES
+        if operation not in AUGMENTATIONS or operation in operations:
+            raise ValueError(
+                f"Argument `augment` must be {valid}. Received: augment={augment!r}")
+        operations.append(operation)
+    if "flip" in operations and not spec.horizontal_flip:
+        raise ValueError(
+            f"Argument `augment={augment!r}` flips the images, but dataset '{spec.name}' "
+            "holds digits, and a mirrored digit is another symbol (or none): its label "
+            "would be wrong. Fix: drop 'flip', e.g. augment='rotate+crop'.")
+    return _Augmentation(
+        max_rotation_degrees=max_rotation_degrees,
+        crop="crop" in operations,
+        flip="flip" in operations,
+    )
+
+
+def _rotate(images, angles):
+    """Rotates each image by its angle (radians, counterclockwise as displayed) about its centre.
+
+    Bilinear interpolation; the corners that come from outside the image are
+    zeros, as the padding elsewhere.
     """
+    height, width = images.shape[1], images.shape[2]
+    cos, sin = tf.cos(angles), tf.sin(angles)
+    # The transform maps each output pixel (x, y) to the input point it reads:
+    # the rotation by `angle` about the centre. With rows growing downwards,
+    # that turns the picture counterclockwise.
+    center_x, center_y = (width - 1) / 2.0, (height - 1) / 2.0
+    offset_x = center_x - cos * center_x + sin * center_y
+    offset_y = center_y - sin * center_x - cos * center_y
+    zeros = tf.zeros_like(angles)
+    transforms = tf.stack([cos, -sin, offset_x, sin, cos, offset_y, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.constant([height, width], tf.int32),
+        fill_value=tf.constant(0.0, images.dtype),
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+
+
+def _shift(images, seed):
+    """Random crops after zero padding: each image shifted by up to 1/8 of its height."""
     batch = tf.shape(images)[0]
     height, width = images.shape[1], images.shape[2]
     pad = max(1, height // 8)  # 4 pixels at 32x32, the usual CIFAR augmentation
     padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
     offsets = tf.random.stateless_uniform(
-        [batch, 2], seed=seeds[:2], minval=0, maxval=2 * pad + 1, dtype=tf.int32
+        [batch, 2], seed=seed, minval=0, maxval=2 * pad + 1, dtype=tf.int32
     )
     rows = offsets[:, :1] + tf.range(height)[tf.newaxis]
     columns = offsets[:, 1:] + tf.range(width)[tf.newaxis]
     images = tf.gather(padded, rows, axis=1, batch_dims=1)
-    images = tf.gather(images, columns, axis=2, batch_dims=1)
-    if horizontal_flip:
+    return tf.gather(images, columns, axis=2, batch_dims=1)
+
+
+def _augment(images, seeds, augmentation):
+    """A batch augmented as `augmentation` says: rotations, then shifts, then flips.
+
+    `seeds` is a `[4]` int64 tensor: one stateless seed for the shifts, one
+    for the flips, so the augmentation is reproducible under the loader's
+    seed. The rotations' seed is folded from the shifts' rather than added,
+    so that `augment=True` draws the same shifts and flips as before
+    rotations existed.
+    """
+    batch = tf.shape(images)[0]
+    if augmentation.max_rotation_degrees:
+        max_angle = augmentation.max_rotation_degrees * np.pi / 180.0
+        angles = tf.random.stateless_uniform(
+            [batch], seed=tf.random.experimental.stateless_fold_in(seeds[:2], 1),
+            minval=-max_angle, maxval=max_angle)
+        images = _rotate(images, angles)
+    if augmentation.crop:
+        images = _shift(images, seeds[:2])
+    if augmentation.flip:
         flip = tf.random.stateless_uniform([batch], seed=seeds[2:]) < 0.5
         flip = flip[:, tf.newaxis, tf.newaxis, tf.newaxis]
         images = tf.where(flip, tf.reverse(images, [2]), images)
     return images
 
 
-def _pipeline(images, labels, spec, image_size, batch_size, shuffle, augment, seed):
+def _pipeline(images, labels, spec, image_size, batch_size, shuffle, augmentation, seed):
+    """The batches of one split; `augmentation` an `_Augmentation` or None."""
     dataset = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
-    if augment:
+    if augmentation is not None:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(4)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
             lambda batch, batch_seeds: (
                 _augment(_to_model_input(batch[0], spec, image_size), batch_seeds,
-                         spec.horizontal_flip),
+                         augmentation),
                 batch[1],
             ),
             num_parallel_calls=tf.data.AUTOTUNE,
@@ -764,8 +864,8 @@ def _pipeline(images, labels, spec, image_size, batch_size, shuffle, augment, se
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _epochs_pipeline(images, labels, spec, image_size, batch_size, shuffle, augment, seed,
-                     initial_epoch, epochs, steps_per_epoch):
+def _epochs_pipeline(images, labels, spec, image_size, batch_size, shuffle, augmentation,
+                     seed, initial_epoch, epochs, steps_per_epoch):
     """`(dataset, steps)` of `DataSplits.train_epochs`: epoch `e` a function of `(seed, e)`.
 
     Each epoch draws its order and its batches' augmentation seeds
@@ -792,8 +892,8 @@ def _epochs_pipeline(images, labels, spec, image_size, batch_size, shuffle, augm
 
     def gather(indices, batch_seeds):
         batch_images = _to_model_input(tf.gather(images, indices), spec, image_size)
-        if augment:
-            batch_images = _augment(batch_images, batch_seeds, spec.horizontal_flip)
+        if augmentation is not None:
+            batch_images = _augment(batch_images, batch_seeds, augmentation)
         return batch_images, tf.gather(labels, indices)
 
     dataset = (
@@ -982,23 +1082,25 @@ def load_splits(
     size = _image_size(spec, image_size)
     data_dir = _check_common(seed, data_dir, validation_fraction)
     _check_batch_size(batch_size)
+    augmentation = _augmentation(augment, spec)
     source, arrays = _read_splits(spec, SPLITS, data_dir, seed, validation_fraction)
 
-    def pipeline(split, shuffle_split, augment_split):
+    def pipeline(split, shuffle_split, augmentation_split):
         images, labels = arrays[split]
-        return _pipeline(images, labels, spec, size, batch_size, shuffle_split, augment_split, seed)
+        return _pipeline(images, labels, spec, size, batch_size, shuffle_split,
+                         augmentation_split, seed)
 
     shuffle_train = True if shuffle is None else shuffle
 
     def train_epochs(initial_epoch, epochs, steps_per_epoch):
-        return _epochs_pipeline(*arrays["train"], spec, size, batch_size, shuffle_train, augment,
-                                seed, initial_epoch, epochs, steps_per_epoch)
+        return _epochs_pipeline(*arrays["train"], spec, size, batch_size, shuffle_train,
+                                augmentation, seed, initial_epoch, epochs, steps_per_epoch)
 
     num_validation = len(arrays["validation"][1])
     return DataSplits(
-        train=pipeline("train", shuffle_train, augment),
-        validation=pipeline("validation", False, False) if num_validation else None,
-        test=pipeline("test", False, False),
+        train=pipeline("train", shuffle_train, augmentation),
+        validation=pipeline("validation", False, None) if num_validation else None,
+        test=pipeline("test", False, None),
         num_train_examples=len(arrays["train"][1]),
         num_validation_examples=num_validation,
         num_test_examples=len(arrays["test"][1]),
@@ -1038,9 +1140,19 @@ def load(
         data_dir: None or a folder, see the module docstring: searched for a
             TFDS copy, then for the standard files. Nothing is downloaded.
         validation_fraction: float in [0, 1).
-        augment: bool, random shifts (crops of the zero-padded image) and, for
-            datasets whose labels survive mirroring, horizontal flips. Applied
-            to `"train"` only; ignored for validation and test.
+        augment: how the training images are augmented, each batch with
+            stateless draws from `seed`. False or None: not at all. True:
+            random shifts (crops of the zero-padded image, by up to 1/8 of
+            its side) and, for datasets whose labels survive mirroring,
+            horizontal flips. Or a policy: operations of `AUGMENTATIONS`
+            joined by `"+"`, each once, applied in that order whatever the
+            order written: `"rotate"`,
+            a rotation about the centre by an angle uniform in +-10 degrees
+            (`"rotate15"`: +-15; bilinear, zeros in the corners); `"crop"`,
+            the shifts of True; `"flip"`, a horizontal flip of half the
+            images, an error on the digit datasets (mnist, svhn_cropped,
+            digits), whose labels mirroring changes. Applied to `"train"`
+            only; validation and test are never augmented.
         image_size: None or `(height, width)`. None keeps the native size,
             except MNIST and Fashion-MNIST, which are zero-padded to 32x32
             (the paper's LeNet-5); `(28, 28)` keeps them as they are. Other
@@ -1063,12 +1175,14 @@ def load(
     >>> images, labels = next(iter(train))
     >>> images.shape, labels.dtype
     (TensorShape([256, 32, 32, 1]), tf.int32)
+    >>> cifar = bz.data.load("cifar10", "train", data_dir="/data", augment="flip+rotate")
     """
     spec = _spec(name)
     size = _image_size(spec, image_size)
     data_dir = _check_common(seed, data_dir, validation_fraction)
     _check_split(split, validation_fraction)
     _check_batch_size(batch_size)
+    augmentation = _augmentation(augment, spec)
     _, arrays = _read_splits(spec, (split,), data_dir, seed, validation_fraction)
     images, labels = arrays[split]
     return _pipeline(
@@ -1078,7 +1192,7 @@ def load(
         size,
         batch_size,
         shuffle=split == "train" if shuffle is None else shuffle,
-        augment=augment and split == "train",
+        augmentation=augmentation if split == "train" else None,
         seed=seed,
     )
 

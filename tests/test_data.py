@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from bayes_zoo import data
+from bayes_zoo import data, zoo
 
 
 def _unique_images(num_examples, shape, offset=0):
@@ -434,8 +434,9 @@ def test_corrupt_cifar_pickle_and_image(tmp_path):
         data.load_arrays("cifar10", "train", data_dir=tmp_path / "tree")
 
 
-def test_train_epochs_are_a_function_of_the_seed_and_the_epoch():
-    splits = data.load_splits("digits", batch_size=300, augment=True, image_size=(12, 12))
+@pytest.mark.parametrize("augment", [True, "rotate+crop"])
+def test_train_epochs_are_a_function_of_the_seed_and_the_epoch(augment):
+    splits = data.load_splits("digits", batch_size=300, augment=augment, image_size=(12, 12))
 
     def epochs(initial_epoch, count, splits=splits, **kwargs):
         dataset, steps = splits.train_epochs(count, initial_epoch=initial_epoch, **kwargs)
@@ -461,7 +462,8 @@ def test_train_epochs_are_a_function_of_the_seed_and_the_epoch():
         orders.append(labels)
     assert not np.array_equal(orders[0], orders[1])
     # Another seed, another order; a cap keeps the first batches of each epoch.
-    other = data.load_splits("digits", batch_size=300, augment=True, image_size=(12, 12), seed=1)
+    other = data.load_splits("digits", batch_size=300, augment=augment, image_size=(12, 12),
+                             seed=1)
     assert not np.array_equal(concatenated(epochs(0, 1, splits=other)[0])[1], orders[0])
     capped = epochs(1, 3, steps_per_epoch=2)
     for epoch, expected in zip(capped, full[1:]):
@@ -469,7 +471,7 @@ def test_train_epochs_are_a_function_of_the_seed_and_the_epoch():
         np.testing.assert_array_equal(epoch[1][1], expected[1][1])
     # shuffle=False keeps the split's order; each epoch has augmentation of its own.
     unshuffled = data.load_splits("digits", batch_size=300, image_size=(12, 12), shuffle=False,
-                                  augment=True)
+                                  augment=augment)
     augmented = []
     for epoch in epochs(0, 2, splits=unshuffled):
         images, labels = concatenated(epoch)
@@ -489,3 +491,196 @@ def test_train_epochs_arguments_are_checked():
         splits.train_epochs(2, steps_per_epoch=0)
     with pytest.raises(ValueError, match="`epochs` must be an int >= 0"):
         splits.train_epochs(1.5)
+
+
+# ---------------------------------------------------------------------------
+# Augmentation policies.
+
+
+def _shifts_of(image, pad):
+    """Every shift of `image` by up to `pad` pixels each way, zeros coming in."""
+    height, width = image.shape[:2]
+    padded = np.pad(image, [(pad, pad), (pad, pad), (0, 0)])
+    return [padded[top:top + height, left:left + width]
+            for top in range(2 * pad + 1) for left in range(2 * pad + 1)]
+
+
+@pytest.mark.parametrize("augment", ["flip", "crop", "rotate"])
+def test_each_augmentation_changes_training_images_only(tmp_path, augment):
+    _write_cifar10_pickles(tmp_path, per_batch=8)
+    splits = data.load_splits("cifar10", data_dir=tmp_path, batch_size=16, augment=augment,
+                              shuffle=False, validation_fraction=0.2)
+    for split in ("validation", "test"):
+        images, labels = _as_arrays(getattr(splits, split))
+        expected_images, expected_labels = data.load_arrays(
+            "cifar10", split, data_dir=tmp_path, validation_fraction=0.2)
+        np.testing.assert_array_equal(images, expected_images)
+        np.testing.assert_array_equal(labels, expected_labels)
+    test_images, _ = _as_arrays(data.load("cifar10", "test", data_dir=tmp_path, augment=augment))
+    np.testing.assert_array_equal(test_images, data.load_arrays("cifar10", "test",
+                                                                data_dir=tmp_path)[0])
+
+    augmented, labels = _as_arrays(splits.train)
+    plain, plain_labels = data.load_arrays("cifar10", "train", data_dir=tmp_path,
+                                           validation_fraction=0.2)
+    np.testing.assert_array_equal(labels, plain_labels)
+    assert augmented.shape == plain.shape and augmented.dtype == np.float32
+    assert 0.0 <= augmented.min() and augmented.max() <= 1.0
+    changed = [not np.array_equal(a, p) for a, p in zip(augmented, plain)]
+    assert any(changed)
+    # Each operation is itself: a flip mirrors or keeps an image, a crop
+    # shifts it by up to 32 / 8 = 4 pixels, a rotation is neither.
+    mirrored = [np.array_equal(a, p[:, ::-1]) for a, p in zip(augmented, plain)]
+    shifted = [any(np.array_equal(a, s) for s in _shifts_of(p, 4))
+               for a, p in zip(augmented, plain)]
+    if augment == "flip":
+        assert all(m or not c for m, c in zip(mirrored, changed)) and not all(changed)
+    elif augment == "crop":
+        assert all(shifted) and not any(mirrored)
+    else:
+        assert not any(mirrored) and not any(s and c for s, c in zip(shifted, changed))
+
+
+def test_the_same_seed_gives_the_same_augmentation(tmp_path):
+    _write_cifar10_pickles(tmp_path, per_batch=8)
+
+    def batch(seed, augment="flip+rotate15+crop"):
+        train = data.load("cifar10", "train", data_dir=tmp_path, batch_size=64, seed=seed,
+                          augment=augment, shuffle=False, validation_fraction=0.0)
+        return next(iter(train))[0].numpy()
+
+    np.testing.assert_array_equal(batch(0), batch(0))
+    for augment in data.AUGMENTATIONS:  # each operation draws from the seed
+        assert not np.array_equal(batch(0, augment), batch(1, augment))
+    # The order written does not matter: the operations run in AUGMENTATIONS' order.
+    np.testing.assert_array_equal(batch(0, "crop+rotate15+flip"), batch(0))
+    # train_epochs draws statelessly from (seed, epoch): an epoch is the same
+    # in any pipeline, and differs from the other epochs and seeds.
+    def epoch(seed, index):
+        splits = data.load_splits("cifar10", data_dir=tmp_path, batch_size=64, seed=seed,
+                                  augment="flip+rotate15+crop", shuffle=False)
+        dataset, _ = splits.train_epochs(index + 1, initial_epoch=index)
+        return next(iter(dataset))[0].numpy()
+
+    np.testing.assert_array_equal(epoch(0, 1), epoch(0, 1))
+    assert not np.array_equal(epoch(0, 1), epoch(0, 0))
+    assert not np.array_equal(epoch(0, 1), epoch(1, 1))
+
+
+def _centroid(image):
+    rows, columns = np.indices(image.shape)
+    return (rows * image).sum() / image.sum(), (columns * image).sum() / image.sum()
+
+
+@pytest.mark.parametrize("degrees", [90.0, 30.0, -45.0])
+def test_rotation_turns_a_pixel_counterclockwise_about_the_centre(degrees):
+    # A bright pixel 5 to the right of the centre (7, 7) of a 15x15 image.
+    image = np.zeros((1, 15, 15, 1), np.float32)
+    image[0, 7, 12, 0] = 1.0
+    angle = np.deg2rad(degrees)
+    rotated = data._rotate(tf.constant(image), tf.constant([angle], tf.float32)).numpy()
+    row, column = _centroid(rotated[0, ..., 0])
+    # Counterclockwise on screen: rows grow downwards, so up is -row.
+    assert row == pytest.approx(7 - 5 * np.sin(angle), abs=0.1)
+    assert column == pytest.approx(7 + 5 * np.cos(angle), abs=0.1)
+
+
+@pytest.mark.parametrize("augment, bound", [("rotate", 10.0), ("rotate30", 30.0)])
+def test_rotations_stay_within_their_bound(tmp_path, augment, bound):
+    # Every training image: a 2x2 block centred 9 pixels right of the centre
+    # (13.5, 13.5) of a 28x28 image, at angle 0.
+    images = np.zeros((64, 28, 28), np.uint8)
+    images[:, 13:15, 22:24] = 255
+    np.savez_compressed(tmp_path / "mnist.npz", x_train=images, y_train=_labels(64),
+                        x_test=images[:4], y_test=_labels(4))
+    train = data.load("mnist", "train", data_dir=tmp_path, batch_size=64, augment=augment,
+                      image_size=(28, 28), validation_fraction=0.0)
+    angles = []
+    for image in next(iter(train))[0].numpy()[..., 0]:
+        row, column = _centroid(image)
+        assert np.hypot(row - 13.5, column - 13.5) == pytest.approx(9.0, abs=0.2)
+        angles.append(np.degrees(np.arctan2(13.5 - row, column - 13.5)))
+    # Uniform in [-bound, bound]: within it, and reaching both sides of it.
+    assert max(np.abs(angles)) <= bound + 0.5
+    assert min(angles) < -bound / 2 and max(angles) > bound / 2
+
+
+@pytest.mark.parametrize("name", ["mnist", "svhn_cropped", "digits"])
+def test_flips_of_digits_are_refused(name):
+    for augment in ("flip", "rotate+flip"):
+        with pytest.raises(ValueError, match=rf"dataset '{name}' holds digits.*"
+                                             r"mirrored digit.*Fix: drop 'flip'"):
+            data.load_splits(name, augment=augment)
+    with pytest.raises(ValueError, match=f"dataset '{name}' holds digits"):
+        data.load(name, "test", augment="flip")
+
+
+@pytest.mark.parametrize(
+    "augment", ["spin", "flip+flip", "rotate+rotate10", "", "Flip", "rotate+", "rotatex", 1])
+def test_unknown_augmentations_list_the_valid_ones(augment):
+    with pytest.raises(ValueError, match=r"Argument `augment` must be False, True, or "
+                                         r"operations of \('rotate', 'crop', 'flip'\)"):
+        data.load_splits("digits", augment=augment)
+
+
+@pytest.mark.parametrize("augment", ["rotate0", "rotate0.0", "rotate181"])
+def test_rotation_bounds_outside_0_to_180_are_refused(augment):
+    with pytest.raises(ValueError, match=r"rotation bound must be in \(0, 180\] degrees"):
+        data.load("digits", "train", augment=augment)
+
+
+def _card(tmp_path, augment, dataset="digits"):
+    """The demo card with `[data] augment = augment` (a TOML value) and `dataset`."""
+    with open(os.path.join(zoo.home(), "models", "demo_lrt_digits.toml")) as file:
+        text = file.read()
+    assert "augment = false\n" in text and 'dataset = "digits"\n' in text
+    text = text.replace("augment = false\n", f"augment = {augment}\n", 1)
+    text = text.replace('dataset = "digits"\n', f'dataset = "{dataset}"\n', 1)
+    path = tmp_path / "models" / "card.toml"
+    os.makedirs(path.parent, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("augment, dataset, message", [
+    ('"flip"', "digits", r"\[data\] augment 'flip': dataset 'digits' holds digits.*drop 'flip'"),
+    ('"rotate+flip"', "mnist", r"dataset 'mnist' holds digits"),
+    ('"spin"', "cifar10", r"\[data\] augment must be false, true, or some of "
+                          r"\('rotate', 'crop', 'flip'\) joined by '\+'.*Received: 'spin'"),
+    ('"crop+crop"', "cifar10", r"each operation once. Received: 'crop\+crop'"),
+    ('"rotate200"', "cifar10", r"the rotation bound must be in \(0, 180\]"),
+    ("3", "cifar10", r"\[data\] augment must be true, false or a string. Received: 3"),
+])
+def test_cards_check_augment_at_load(tmp_path, augment, dataset, message):
+    path = _card(tmp_path, augment, dataset)
+    with pytest.raises(ValueError, match=message) as error:
+        zoo.read_card(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("augment", ["false", "true", '"rotate15+crop"', '"flip+rotate"'])
+def test_cards_accept_booleans_and_policies(tmp_path, augment):
+    card = zoo.read_card(_card(tmp_path, augment, "cifar10"))
+    assert card.data.augment == {"false": False, "true": True}.get(augment, augment.strip('"'))
+
+
+def test_cards_and_the_loader_agree_on_augment():
+    # zoo.py reads cards without TensorFlow, so it keeps its own copy of the rules.
+    assert zoo._AUGMENTATIONS == data.AUGMENTATIONS
+    assert set(zoo._UNFLIPPABLE_DATASETS) == {
+        name for name, spec in data._SPECS.items() if not spec.horizontal_flip}
+    policies = ["flip", "rotate", "crop", "flip+rotate+crop", "rotate12.5", "rotate180",
+                "rotate0", "rotate+rotate", "spin", "", "flip+", "rotate 10"]
+    for name in data.DATASETS:
+        for augment in policies:
+            try:
+                data._augmentation(augment, data._SPECS[name])
+                loader_accepts = True
+            except ValueError:
+                loader_accepts = False
+            try:
+                zoo._check_augment("card.toml", name, augment)
+                card_accepts = True
+            except ValueError:
+                card_accepts = False
+            assert card_accepts == loader_accepts, (name, augment)
