@@ -719,6 +719,7 @@ def train(
     callbacks=(),
     precision=None,
     strategy=None,
+    evaluation_split="test",
 ):
     """Trains a zoo card's model, with checkpoints, a CSV log and resume.
 
@@ -754,6 +755,10 @@ def train(
             (`bz.precision.resolve`; bfloat16 is refused on a CPU without
             bf16 units). The resolved choice is printed and written into
             `metrics.json`; a resumed run keeps its own.
+        evaluation_split: `"test"` (the held-out test split, the default) or
+            `"validation"`: the split the final metrics are measured on. A
+            study that chooses a recipe measures on validation, so that the
+            test split is never used to choose anything.
         strategy: None or `"default"` (no `tf.distribute` strategy),
             `"mirrored"` (`tf.distribute.MirroredStrategy` on all local
             devices) or `"multi-worker"`
@@ -799,6 +804,9 @@ def train(
                         ("train_samples", train_samples), ("num_samples", num_samples),
                         ("max_steps_per_epoch", max_steps_per_epoch)):
         _check_optional_positive_int(name, value)
+    if evaluation_split not in ("test", "validation"):
+        raise ValueError("Argument `evaluation_split` must be 'test' or 'validation'. "
+                         f"Received: evaluation_split={evaluation_split!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"Argument `seed` must be a non-negative integer. Received: seed={seed!r}")
     _check_strategy_name(strategy)
@@ -846,6 +854,11 @@ def train(
         image_size=zoo_card.data.image_size,
     )
     validation_data = splits.validation
+    if evaluation_split == "validation" and validation_data is None:
+        raise ValueError(
+            f"evaluation_split='validation' needs a validation split, and card "
+            f"{zoo_card.name!r} has [data] validation_fraction = 0. Fix: set it above 0."
+        )
     if max_steps_per_epoch is not None and validation_data is not None:
         validation_data = validation_data.take(max_steps_per_epoch)
     validation_data = _shard_by_batch(validation_data, distribution)
@@ -948,12 +961,18 @@ def train(
         completed = max(completed, epochs)
 
         num_samples = num_samples or zoo_card.evaluation.num_samples
-        _say(verbose, f"Evaluating on the {splits.num_test_examples} held-out test examples "
+        evaluated, count = (
+            (splits.test, f"{splits.num_test_examples} held-out test")
+            if evaluation_split == "test"
+            else (splits.validation, f"{splits.num_validation_examples} validation")
+        )
+        _say(verbose, f"Evaluating on the {count} examples "
                       f"({num_samples} Monte Carlo sample{'s' if num_samples > 1 else ''})...")
-        # Every worker evaluates the whole test split on its own (no collective
+        # Every worker evaluates the whole split on its own (no collective
         # operations); only the chief's numbers are written.
-        test_metrics = evaluate_model(model, splits.test, num_samples)
+        test_metrics = evaluate_model(model, evaluated, num_samples)
         test_metrics.update({
+            "evaluated_on": evaluation_split,
             "card": zoo_card.name,
             "dataset": zoo_card.dataset,
             "data_source": splits.source,
@@ -975,7 +994,8 @@ def train(
                           lambda path: zoo.save_for_inference(model, path))
         _write_json(os.path.join(write_dir, METRICS_FILE), test_metrics)
         _say(verbose, (
-            f"Test accuracy {test_metrics['accuracy']:.2%}, NLL {test_metrics['nll']:.4f}, "
+            f"{evaluation_split.capitalize()} accuracy {test_metrics['accuracy']:.2%}, "
+            f"NLL {test_metrics['nll']:.4f}, "
             f"ECE {test_metrics['ece']:.4f}. Wrote {os.path.join(write_dir, MODEL_FILE)} and "
             f"{METRICS_FILE}."
         ))

@@ -37,6 +37,11 @@ def test_step_decay_multiplies_every_period():
                                rtol=1e-6)
 
 
+def test_evaluation_split_is_checked():
+    with pytest.raises(ValueError, match="evaluation_split"):
+        trainer.train("demo_lrt_digits", evaluation_split="train", verbose=0)
+
+
 def test_decaying_schedules_need_the_run_length():
     with pytest.raises(ValueError, match="steps per epoch and of epochs"):
         trainer.make_learning_rate(_training(lr_schedule="linear"), steps_per_epoch=10)
@@ -71,7 +76,11 @@ def test_a_run_keeps_and_evaluates_the_epoch_best_on_validation(tmp_path):
     card = zoo.card(_card_file(tmp_path, select="val_loss", lr_schedule="linear",
                                kl_schedule="tempered", kl_beta=0.5))
     run = trainer.train(card, epochs=3, output_dir=os.path.join(tmp_path, "run"),
-                        max_steps_per_epoch=2, num_samples=2, verbose=0)
+                        max_steps_per_epoch=2, num_samples=2, verbose=0,
+                        evaluation_split="validation")
+    # A recipe study measures on validation: the test split is never read.
+    assert run.metrics["evaluated_on"] == "validation"
+    assert run.metrics["num_examples"] == 144  # 10% of the 1,438 non-test digits
     with open(os.path.join(run.output_dir, trainer.LOG_FILE), newline="") as file:
         rows = list(csv.DictReader(file))
     losses = [float(row["val_loss"]) for row in rows]
