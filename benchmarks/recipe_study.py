@@ -89,9 +89,12 @@ def _read_runs(path):
         return {run["variant"]: run for run in map(json.loads, file)}
 
 
-def _table(card_name, runs, epochs):
+def _table(card_name, runs, epochs, missing):
     lines = [
         f"# Recipe study: {card_name}, {epochs} epochs, measured on the validation split",
+        "",
+        "Written by `benchmarks/recipe_study.py`; one run per variant (seed 0), so differences "
+        "under about a point are noise.",
         "",
         "| variant | accuracy | NLL | ECE | mean epistemic | kept epoch | train s |",
         "|---|---|---|---|---|---|---|",
@@ -102,6 +105,8 @@ def _table(card_name, runs, epochs):
             f"| {run['variant']} | {m['accuracy']:.4f} | {m['nll']:.4f} | {m['ece']:.4f} | "
             f"{m['epistemic']:.5f} | {m['selected_epoch']} | {m['train_seconds']:.0f} |"
         )
+    if missing:
+        lines += ["", f"Not run yet: {', '.join(missing)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -141,6 +146,8 @@ def main():
     parser.add_argument("--num-samples", type=int, default=10,
                         help="Monte Carlo samples of the validation metrics")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report", action="store_true",
+                        help="only write the table and PNG of the runs done so far")
     parser.add_argument("--output", default=None,
                         help="results prefix (default: benchmarks/results/recipe_study_<card>)")
     args = parser.parse_args()
@@ -161,6 +168,8 @@ def main():
     log = os.path.join(output, "runs.jsonl")
     done = _read_runs(log)
     for index, (name, variant) in enumerate(chosen, 1):
+        if args.report:
+            break
         if name in done:
             print(f"[{index}/{len(chosen)}] {name}: done before, skipped", flush=True)
             continue
@@ -181,8 +190,11 @@ def main():
         print(f"    validation accuracy {m['accuracy']:.4f}, NLL {m['nll']:.4f}, "
               f"ECE {m['ece']:.4f}, epistemic {m['epistemic']:.5f}", flush=True)
     runs = [done[name] for name, _ in chosen if name in done]
+    missing = [name for name, _ in chosen if name not in done]
+    if missing:
+        print(f"Not run yet: {', '.join(missing)}")
     with open(f"{output}.md", "w") as file:
-        file.write(_table(card.name, runs, args.epochs))
+        file.write(_table(card.name, runs, args.epochs, missing))
     _plot(card.name, card.dataset, runs, f"{output}.png")
     print(f"Wrote {output}.md and {output}.png")
 
