@@ -64,6 +64,7 @@ bz.export.export_for_serving(model, "saved_models", "lenet5_lrt_mnist")  # next 
 import numbers
 import os
 import shutil
+import uuid
 
 import keras
 import tensorflow as tf
@@ -468,6 +469,9 @@ def saved_model(
         ValueError: a bad argument, a model that is not a one-input
             one-output image model, or an `export_dir` that already holds
             files (without `overwrite`).
+        FileExistsError: without `overwrite`, another process wrote
+            `export_dir` while this export was being written (theirs is
+            kept, complete).
 
     Example:
 
@@ -498,14 +502,23 @@ def saved_model(
         archive.add_endpoint(name, function, input_signature)
     parent, version = os.path.split(export_dir)
     os.makedirs(parent, exist_ok=True)
-    # A dot folder: TensorFlow Serving only loads folders named by a number.
-    partial = os.path.join(parent, f".{version}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    # A dot folder (TensorFlow Serving only loads folders named by a number),
+    # one per writer, so that concurrent exports never write into each other.
+    partial = os.path.join(parent, f".{version}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         archive.write_out(partial, verbose=False)
-        if os.path.isdir(export_dir):
+        if overwrite and os.path.isdir(export_dir):
             shutil.rmtree(export_dir)
-        os.rename(partial, export_dir)
+        try:
+            # Atomic, and refused where another writer finished first.
+            os.rename(partial, export_dir)
+        except OSError as error:
+            if not os.path.isdir(export_dir):
+                raise
+            raise FileExistsError(
+                f"Another export wrote {export_dir} while this one was written; it is kept. "
+                "Fix: pass overwrite=True to replace it."
+            ) from error
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return export_dir
@@ -598,7 +611,7 @@ def write_models_config(base, serving_root=DEFAULT_SERVING_ROOT):
     path = os.path.join(base, MODELS_CONFIG)
     # Written whole and renamed, so that a server polling the file never
     # reads half of it.
-    partial = path + ".partial"
+    partial = f"{path}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     with open(partial, "w") as file:
         file.write(f"model_config_list {{\n{entries}}}\n")
     os.replace(partial, path)

@@ -1130,11 +1130,38 @@ def save_for_inference(model, path):
     return path
 
 
-def saved_model_path(name, version=None, root=None, must_exist=True):
-    """The folder of a SavedModel export of a zoo model.
+def _export_on_demand(zoo_card, root, export_dir):
+    """Exports the card's trained model into `export_dir`; the folder written."""
+    from bayes_zoo import export  # Lazy: exporting needs TensorFlow's SavedModel machinery.
+
+    base = os.path.dirname(os.path.dirname(export_dir))
+    if not os.access(home(root), os.W_OK):
+        raise PermissionError(
+            f"Zoo model {zoo_card.name!r} has no SavedModel export yet, and the zoo's home "
+            f"{home(root)} is not writable. Fix: run `bayes-zoo export {zoo_card.name} "
+            f"--output DIR` and load DIR/{zoo_card.name}/1, or set ${HOME_VARIABLE} to a "
+            "writable copy of the zoo."
+        )
+    print(f"Exporting zoo model {zoo_card.name!r} to {export_dir} (first use; later calls "
+          "reuse it)...", flush=True)
+    model = load(zoo_card, root, compile=False)
+    try:
+        export.saved_model(model, export_dir, num_samples=zoo_card.evaluation.num_samples)
+    except FileExistsError:
+        pass  # Another process exported it first; its rename made it complete.
+    export.write_models_config(base)
+    return export_dir
+
+
+def saved_model_path(name, version=None, root=None, must_exist=True, export_if_missing=True):
+    """The folder of a SavedModel export of a zoo model, exported on first use.
 
     Exports follow TensorFlow Serving's layout, one numbered folder per
-    version (`saved_models/<name>/<version>/`).
+    version (`saved_models/<name>/<version>/`). The repository commits only
+    each card's `model.keras`: the first call without a version exports it
+    as version 1 (the card's `[evaluation] num_samples` in
+    `serving_default`) into that folder, which git ignores, and later calls
+    reuse it. Processes asking at once get one complete export.
 
     Args:
         name: a card name or a `Card`.
@@ -1142,13 +1169,18 @@ def saved_model_path(name, version=None, root=None, must_exist=True):
         root: the zoo's home, see `home`.
         must_exist: bool; False returns the path of `version` whether or not
             it exists (where an export should write).
+        export_if_missing: bool; with `version=None` and no export yet,
+            export the trained `model.keras` (True) or raise (False).
 
     Returns:
         The folder, as a str.
 
     Raises:
-        FileNotFoundError: with `must_exist`, no such export; the message
-            gives the commands that produce it.
+        FileNotFoundError: with `must_exist`, no such export (and none can
+            be made: the model is not trained, or `export_if_missing` is
+            False); the message gives the commands that produce it.
+        PermissionError: the export should be made but the zoo's home is
+            not writable; the message says where to export instead.
 
     Example:
 
@@ -1172,6 +1204,8 @@ def saved_model_path(name, version=None, root=None, must_exist=True):
         )
         if versions:
             return template.format(version=versions[-1])
+        if export_if_missing and os.path.isfile(model_path(zoo_card, root)):
+            return _export_on_demand(zoo_card, root, template.format(version=1))
         path = template.format(version="<version>")
     else:
         path = template.format(version=version)

@@ -73,6 +73,7 @@ RESULTS_MARKDOWN = os.path.join(REPOSITORY, "benchmarks", "RESULTS.md")
 # Issue 6's entries, in the order RESULTS.md lists them.
 ROWS = (
     "lenet5_lrt_mnist",
+    "lenet5_lrt_paper_mnist",
     "lenet5_frequentist_mnist",
     "gal_lenet_all_mcdropout_mnist",
     "gal_lenet_ip_mcdropout_mnist",
@@ -81,6 +82,8 @@ ROWS = (
     "alexnet_frequentist_cifar10",
     "alexnet_half_lrt_cifar10",
     "lenet5_lrt_cifar10",
+    "lenet5_lrt_paper_cifar10",
+    "lenet5_frequentist_cifar10",
 )
 # The issue's further rows: (experiment name, what, why not run). RESULTS.md lists
 # an entry as not run until its experiment has a record.
@@ -96,9 +99,14 @@ FURTHER_ROWS = (
 # in the order RESULTS.md lists their sections; a missing file is skipped.
 EXPERIMENT_MODULES = ("gal_experiments", "pruning_experiment")
 OOD_DATASET = {"mnist": "fashion_mnist"}
+# CIFAR-10 has no shipped OOD pair: its test images under additive Gaussian noise
+# (pixels in [0, 1], clipped; a fixed seed) are the shifted set. 0.1 is CIFAR-10-C's
+# strongest Gaussian-noise level (Hendrycks & Dietterich, severity 5).
+SHIFTED_SET = {"cifar10": ("cifar10_gaussian_noise", 0.1)}
 CIFAR10_JPEG_ARCHIVE = os.path.join("cifar10-jpeg", "cifar10-jpeg.tar.gz")
 JPEG_LABEL = "CIFAR-10 (JPEG q≈75)"
-DATASET_LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DATASET_LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                  "cifar10_gaussian_noise": "CIFAR-10 test + Gaussian noise (std 0.1)"}
 DEFAULT_NOT_RUN_REASON = "not run yet"
 
 
@@ -264,6 +272,14 @@ def train_command(card, trained):
     return command
 
 
+def shifted_images(images, stddev, seed=0):
+    """`images` (pixels in [0, 1]) under additive Gaussian noise of `stddev`, clipped to [0, 1]."""
+    import numpy as np
+
+    noise = np.random.default_rng(seed).normal(0.0, stddev, np.shape(images))
+    return np.clip(images + noise, 0.0, 1.0).astype(np.float32)
+
+
 def evaluate_row(card, model, data_dir, output_folder, batch_size):
     """Test metrics, OOD AUROC and plots of one trained zoo model, with `bz.evaluation`.
 
@@ -275,33 +291,47 @@ def evaluate_row(card, model, data_dir, output_folder, batch_size):
         A dict: `metrics`, `ood` (None for datasets without an OOD pair),
         `plots` (paths relative to the repository), `seconds`.
     """
+    import numpy as np
+
+    import bayes_zoo as bz
     from bayes_zoo import evaluation
 
     start = time.perf_counter()
     test = evaluation.load_test_split(card.dataset, model, data_dir=data_dir)
     ood_dataset = OOD_DATASET.get(card.dataset)
-    ood_split = None
+    ood_images = ood_source = None
     if ood_dataset is not None:
         ood_split = evaluation.load_test_split(ood_dataset, model, data_dir=data_dir,
                                                   out_of_distribution=True)
+        ood_images, ood_source = ood_split.images, ood_split.source
+    elif card.dataset in SHIFTED_SET:
+        ood_dataset, stddev = SHIFTED_SET[card.dataset]
+        ood_images = shifted_images(test.images, stddev)
+        ood_source = f"{test.source} with additive Gaussian noise (std {stddev}, seed 0), clipped"
     print(f"{card.name}: {len(test.labels)} test images"
-          + (f" and {len(ood_split.images)} {ood_dataset} images" if ood_split else "")
+          + (f" and {len(ood_images)} {ood_dataset} images" if ood_images is not None else "")
           + f", {card.evaluation.num_samples} Monte Carlo samples ...", flush=True)
     results = evaluation.evaluate(
         model,
         (test.images, test.labels),
         num_samples=card.evaluation.num_samples,
-        ood_data=None if ood_split is None else ood_split.images,
+        ood_data=ood_images,
         output_dir=output_folder,
         batch_size=batch_size,
         title=card.name,
-        metadata={"card": card.name, "test_source": test.source,
-                  "ood_source": None if ood_split is None else ood_split.source},
+        metadata={"card": card.name, "test_source": test.source, "ood_source": ood_source},
         verbose=1,
     )
     metrics = {key: results[key] for key in (
         "accuracy", "nll", "ece", "brier", "aleatoric", "epistemic", "predictive_entropy",
         "mutual_information", "num_examples", "num_samples")}
+    if "epistemic" in card.paper:
+        # Table 4's other form: the reference code's normalised softplus outputs.
+        normalized = bz.predict_with_uncertainty(
+            model, test.images, num_samples=card.evaluation.num_samples,
+            batch_size=batch_size, mode="normalized", seed=0)
+        metrics["aleatoric_normalized"] = float(np.mean(normalized.aleatoric))
+        metrics["epistemic_normalized"] = float(np.mean(normalized.epistemic))
     ood = None
     if results["ood"] is not None:
         ood = {"dataset": ood_dataset, "num_examples": results["ood"]["num_examples"]}
@@ -434,7 +464,8 @@ def results_table(row):
         lines.append(f"# ood_auroc_{row['ood']['dataset']}: AUROC of the predictive entropy.")
     values = {"dataset": row["dataset_label"]}
     values.update({key: _significant(metrics[key]) for key in (
-        "accuracy", "nll", "ece", "brier", "aleatoric", "epistemic", "mutual_information")})
+        "accuracy", "nll", "ece", "brier", "aleatoric", "epistemic", "mutual_information",
+        "aleatoric_normalized", "epistemic_normalized") if key in metrics})
     if row["ood"]:
         ood = row["ood"]
         values[f"ood_auroc_{ood['dataset']}"] = _significant(ood["predictive_entropy_auroc"])
@@ -504,17 +535,6 @@ def _number(value, digits=4):
 def _duration(seconds):
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
-
-
-def _exported_versions(model_dir):
-    """The SavedModel versions exported in `model_dir`, as TensorFlow Serving numbers them."""
-    if not os.path.isdir(model_dir):
-        return []
-    return sorted(
-        int(entry) for entry in os.listdir(model_dir)
-        if entry.isdigit()
-        and os.path.isfile(os.path.join(model_dir, entry, "saved_model.pb"))
-    )
 
 
 def _further_sections(rows, further):
@@ -619,20 +639,55 @@ def render_markdown(rows, cards, further=None):
         "epistemic part is zero by construction.",
         "",
     ]
-    ood_rows = [row for row in measured if row.get("ood")]
-    if ood_rows:
+    table4_rows = [row for row in measured if "epistemic_normalized" in row["metrics"]]
+    if table4_rows:
         out += [
-            "## Out-of-distribution detection: MNIST models against Fashion-MNIST",
+            "## Table 4, like for like",
             "",
-            "AUROC of telling the 10,000 Fashion-MNIST test images from the 10,000 MNIST test "
-            "images by each uncertainty score (higher score = more likely OOD; 0.5 is chance).",
+            "Mean aleatoric and epistemic uncertainty (Kwon et al.) in both forms: from the "
+            "softmax probabilities (the table above), and from the reference code's "
+            "normalised softplus outputs (`mode=\"normalized\"`: softplus of the logits "
+            "divided by their sum), with the ratio of our epistemic to the paper's.",
+            "",
+            "| row | paper aleatoric / epistemic | softmax: aleatoric / epistemic (x paper) "
+            "| normalised softplus: aleatoric / epistemic (x paper) |",
+            "|---|---|---|---|",
+        ]
+        for row in table4_rows:
+            metrics, paper = row["metrics"], row["paper"]
+
+            def form(suffix):
+                epistemic = metrics["epistemic" + suffix]
+                return (f"{_number(metrics['aleatoric' + suffix])} / {_number(epistemic)} "
+                        f"({_number(epistemic / paper['epistemic'], 3)}x)")
+
+            out.append(f"| {row['row']} | {paper['aleatoric']} / {paper['epistemic']} "
+                       f"| {form('')} | {form('_normalized')} |")
+        out.append("")
+    ood_sets = []
+    for row in measured:
+        if row.get("ood") and row["ood"]["dataset"] not in ood_sets:
+            ood_sets.append(row["ood"]["dataset"])
+    for ood_set in ood_sets:
+        in_set = next(row["dataset"] for row in measured
+                      if row.get("ood") and row["ood"]["dataset"] == ood_set)
+        in_label, ood_label = DATASET_LABELS[in_set], DATASET_LABELS.get(ood_set, ood_set)
+        out += [
+            f"## Out-of-distribution detection: {in_label} models against {ood_label}",
+            "",
+            f"AUROC of telling the {ood_label} images from the {in_label} test images by each "
+            "uncertainty score (higher score = more likely OOD; 0.5 is chance)."
+            + (" The shifted set is the test images themselves under noise: a covariate "
+               "shift, not new classes." if ood_set in dict(SHIFTED_SET.values()) else ""),
             "",
             "| row | predictive entropy | mutual information | epistemic (Kwon) "
             "| FPR at 95% TPR (entropy) |",
             "|---|---|---|---|---|",
         ]
-        for row in ood_rows:
-            ood = row["ood"]
+        for row in measured:
+            ood = row.get("ood")
+            if not ood or ood["dataset"] != ood_set:
+                continue
             out.append(
                 f"| {row['row']} | {_number(ood['predictive_entropy_auroc'])} "
                 f"| {_number(ood['mutual_information_auroc'])} "
@@ -659,15 +714,11 @@ def render_markdown(rows, cards, further=None):
                     f"{_percent(trainer_metrics['accuracy'])}, NLL "
                     f"{_number(trainer_metrics['nll'])}, ECE {_number(trainer_metrics['ece'])}.")
         out += ["", "## SavedModel exports", "",
-                "TensorFlow Serving exports (`bayes-zoo export ROW`: a SavedModel whose "
-                "`serving_default` runs the card's T Monte Carlo samples in the graph) found "
-                "beside the trained models:", ""]
-        for row in measured:
-            model_dir = os.path.join(REPOSITORY, "saved_models", row["row"])
-            exported = _exported_versions(model_dir)
-            out.append(f"- {row['row']}: " + (
-                ", ".join(f"`saved_models/{row['row']}/{version}/`" for version in exported)
-                if exported else f"none yet (`bayes-zoo export {row['row']}` writes it)"))
+                "The repository commits each row's `model.keras` only. A TensorFlow Serving "
+                "export (a SavedModel whose `serving_default` runs the card's T Monte Carlo "
+                "samples in the graph) is built on demand: `bayes-zoo export ROW` writes "
+                "`./serving/ROW/1/`, and `bz.zoo.saved_model_path(ROW)` writes "
+                "`saved_models/ROW/1/` on first use (git ignores both).", ""]
         out += ["", "## Plots", ""]
         for row in measured:
             links = ", ".join(f"[{os.path.basename(path)}]({os.path.relpath(path, 'benchmarks')})"

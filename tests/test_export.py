@@ -826,3 +826,76 @@ def test_cli_exports_a_trained_card_where_the_zoo_finds_it(
     assert path == str(home / "saved_models" / "demo_lrt_digits" / "1") and path in out
     assert export.exported_models(home / "saved_models") == ["demo_lrt_digits"]
     assert isinstance(zoo.load("demo_lrt_digits"), keras.Model)
+
+
+def _zoo_home_with_trained_card(tmp_path, trained_model_file):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "demo_lrt_digits.toml").write_text(
+        open(os.path.join(REPOSITORY_MODELS, "demo_lrt_digits.toml")).read()
+    )
+    (home / "saved_models" / "demo_lrt_digits").mkdir(parents=True)
+    with open(trained_model_file, "rb") as source:
+        (home / "saved_models" / "demo_lrt_digits" / "model.keras").write_bytes(source.read())
+    return home
+
+
+def test_saved_model_path_exports_a_trained_card_on_first_use(
+    capsys, tmp_path, trained_model_file
+):
+    home = _zoo_home_with_trained_card(tmp_path, trained_model_file)
+    with pytest.raises(FileNotFoundError, match="no SavedModel export"):
+        zoo.saved_model_path("demo_lrt_digits", root=home, export_if_missing=False)
+    path = zoo.saved_model_path("demo_lrt_digits", root=home)
+    assert path == str(home / "saved_models" / "demo_lrt_digits" / "1")
+    assert "first use" in capsys.readouterr().out
+    assert export.exported_models(home / "saved_models") == ["demo_lrt_digits"]
+    assert sorted(os.listdir(home / "saved_models" / "demo_lrt_digits")) == ["1", "model.keras"]
+    served = tf.saved_model.load(path)
+    images = np.random.default_rng(0).normal(size=(3, *IMAGE_SHAPE)).astype(np.float32)
+    probabilities = served.signatures["serving_default"](images=images)["probabilities"]
+    np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, rtol=1e-5)
+    written = os.path.getmtime(os.path.join(path, "saved_model.pb"))
+    assert zoo.saved_model_path("demo_lrt_digits", root=home) == path  # reused, not redone
+    assert os.path.getmtime(os.path.join(path, "saved_model.pb")) == written
+    assert "first use" not in capsys.readouterr().out
+
+
+def test_saved_model_path_says_where_to_export_when_home_is_read_only(
+    tmp_path, trained_model_file, monkeypatch
+):
+    home = _zoo_home_with_trained_card(tmp_path, trained_model_file)
+    real_access = os.access
+    # The suite may run as root, for whom chmod does not take write access away.
+    monkeypatch.setattr(os, "access", lambda path, mode: False if os.fspath(path) == str(home)
+                        else real_access(path, mode))
+    with pytest.raises(PermissionError, match=r"not writable\. Fix: run `bayes-zoo export "
+                                              r"demo_lrt_digits --output DIR`"):
+        zoo.saved_model_path("demo_lrt_digits", root=home)
+    assert not os.path.exists(home / "saved_models" / "demo_lrt_digits" / "1")
+
+
+def test_concurrent_exports_to_one_folder_leave_one_complete_export(tmp_path):
+    import threading
+
+    model = _tiny_classifier()
+    target = tmp_path / "tiny" / "1"
+    outcomes = []
+
+    def export_once():
+        try:
+            outcomes.append(export.saved_model(model, target, num_samples=2))
+        except (FileExistsError, ValueError) as error:
+            outcomes.append(error)
+
+    threads = [threading.Thread(target=export_once) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(outcome == str(target) for outcome in outcomes) >= 1
+    assert all(outcome == str(target) or "already" in str(outcome) or "Another export" in
+               str(outcome) for outcome in outcomes)
+    assert os.listdir(tmp_path / "tiny") == ["1"]  # no partial folder left
+    served = tf.saved_model.load(str(target))
+    assert "serving_default" in served.signatures

@@ -200,3 +200,51 @@ def test_sampling_only_from_the_first_dropout_layer_changes_nothing():
     prefix, head = gal_experiments.split_at_first_stochastic_layer(
         bz.architectures.gal_lenet(dropout="all", num_train_examples=100))
     assert prefix is not None and head.layers[0].name == "dropout_conv1"
+
+
+def test_shifted_images_are_noisy_clipped_and_reproducible():
+    images = np.full((4, 8, 8, 3), 0.5, np.float32)
+    images[0] = 1.0
+    shifted = reproduce.shifted_images(images, 0.1)
+    assert shifted.dtype == np.float32 and shifted.shape == images.shape
+    assert shifted.min() >= 0.0 and shifted.max() <= 1.0
+    assert abs(float(np.std(shifted[1:] - images[1:])) - 0.1) < 0.01
+    np.testing.assert_array_equal(shifted, reproduce.shifted_images(images, 0.1))
+
+
+def _measured_row(name, dataset, ood_dataset, **metrics):
+    row = {
+        "row": name, "dataset": dataset, "dataset_label": dataset, "paper": {},
+        "metrics": {"accuracy": 0.9, "nll": 0.3, "ece": 0.02, "brier": 0.1, "aleatoric": 0.2,
+                    "epistemic": 0.01, "mutual_information": 0.02, "num_samples": 10,
+                    **metrics},
+        "ood": {"dataset": ood_dataset, "predictive_entropy_auroc": 0.91,
+                "mutual_information_auroc": 0.93, "epistemic_auroc": 0.92,
+                "predictive_entropy_fpr_at_95_tpr": 0.4},
+        "plots": [], "epochs": 100, "card_epochs": 100, "train_samples": 1,
+        "card_train_samples": 1, "train_seconds": 60.0, "median_epoch_seconds": 0.6,
+        "machine": "a CPU", "train_command": "bayes-zoo train x", "reproduce_command": "python x",
+        "evaluated": "2026-01-01 00:00 UTC", "evaluation_seconds": 5.0,
+    }
+    return row
+
+
+def test_results_render_table4_in_both_forms_and_an_ood_section_per_shifted_set():
+    cards = {name: types.SimpleNamespace(dataset="mnist", paper={}, is_variational=True,
+                                         method="lrt") for name in reproduce.ROWS}
+    mnist = _measured_row("lenet5_lrt_mnist", "mnist", "fashion_mnist",
+                          aleatoric_normalized=0.004, epistemic_normalized=0.0013)
+    mnist["paper"] = {"aleatoric": 0.0096, "epistemic": 0.0026}
+    cifar = _measured_row("lenet5_lrt_cifar10", "cifar10", "cifar10_gaussian_noise")
+    text = reproduce.render_markdown({"lenet5_lrt_mnist": mnist, "lenet5_lrt_cifar10": cifar},
+                                     cards, {})
+    table4 = text.split("## Table 4, like for like\n", 1)[1].split("\n## ", 1)[0]
+    # Only rows with both forms measured; the ratios are ours over the paper's.
+    assert "| lenet5_lrt_mnist | 0.0096 / 0.0026 | 0.2000 / 0.0100 (3.846x) " \
+           "| 0.0040 / 0.0013 (0.500x) |" in table4
+    assert "lenet5_lrt_cifar10" not in table4
+    assert "## Out-of-distribution detection: MNIST models against Fashion-MNIST" in text
+    shifted = text.split("## Out-of-distribution detection: CIFAR-10 models against CIFAR-10 "
+                         "test + Gaussian noise (std 0.1)\n", 1)[1].split("\n## ", 1)[0]
+    assert "covariate shift" in shifted and "| lenet5_lrt_cifar10 | 0.9100 |" in shifted
+    assert "lenet5_lrt_mnist" not in shifted
