@@ -11,16 +11,18 @@ the lowest-ranked ones:
   `MultiplicativeNormal` posterior, computed from mu and sigma otherwise
   (where it is `-2 log(|mu| / sigma)`, signal-to-noise pruning again).
 
-A pruned weight gets a zero mean and a near-zero standard deviation, so that
-every draw of it is (near) zero; the layers keep their shapes, so the pruned
-model predicts, trains, saves and exports as before. The layers hold no mask:
-further training moves pruned weights again unless `KeepPruned` is among the
-callbacks. Biases are not pruned.
+Pruning sets the layers' kernel masks (`BaseVariational.set_kernel_mask`): a
+pruned weight's posterior is `N(0, 0)`, so every draw of it is exactly zero;
+it gets no gradient, so training keeps it pruned; and it leaves the KL term,
+which charges nothing for it. The mask is a variable of the layer: the pruned
+model predicts, trains, saves and exports as before, with the same shapes.
+Pruning again prunes further (masks only ever lose weights). Biases are not
+pruned.
 
 ```python
 model, report = bz.pruning.prune_l1(model, fraction=0.5)
 print(report)
-model.fit(train_ds, epochs=2, callbacks=[bz.pruning.KeepPruned()])
+model.fit(train_ds, epochs=2)  # pruned weights stay zero
 ```
 """
 
@@ -31,13 +33,6 @@ import numpy as np
 
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
-
-# Unconstrained values that make a pruned weight's posterior stddev
-# negligible: softplus(-20) ~ 2e-9 for `rho`, and sigma = exp(-10) |mu| = 0
-# at mu = 0 for `log_alpha`. Not -inf: the KL term must stay finite.
-PRUNED_RHO = -20.0
-PRUNED_LOG_ALPHA = -20.0
-
 
 @dataclasses.dataclass
 class LayerPruning:
@@ -134,20 +129,23 @@ def _variational_layers(model):
     return layers
 
 
-def _prune_kernel(variables, pruned):
-    """Sets the mean of the `pruned` kernel weights to 0 and their stddev to ~0."""
-    loc = variables["loc"]
+def kernel_means(layer):
+    """The posterior means of `layer`'s kernel, pruned weights zero, as a NumPy array."""
+    return keras.ops.convert_to_numpy(layer.kernel_posterior().loc)
+
+
+def _prune_kernel(layer, pruned):
+    """Masks the `pruned` kernel weights of `layer` out, and zeroes their stored means."""
+    loc = layer.kernel_posterior_variables["loc"]
     loc.assign(keras.ops.where(pruned, keras.ops.zeros_like(loc), loc))
-    if "rho" in variables:
-        spread, value = variables["rho"], PRUNED_RHO
-    elif "log_alpha" in variables:
-        spread, value = variables["log_alpha"], PRUNED_LOG_ALPHA
-    else:
-        raise ValueError(
-            "Pruning supports the MeanFieldNormal ('rho') and MultiplicativeNormal "
-            f"('log_alpha') posteriors. Received variables: {sorted(variables)}"
-        )
-    spread.assign(keras.ops.where(pruned, keras.ops.full_like(spread, value), spread))
+    layer.set_kernel_mask(_kept(layer) & ~np.asarray(pruned))
+
+
+def _kept(layer):
+    """The kernel weights not pruned yet: True where `layer`'s mask keeps them."""
+    if not layer.has_kernel_mask:
+        return np.ones(layer.weight_shapes["kernel"], dtype=bool)
+    return keras.ops.convert_to_numpy(layer.kernel_mask) != 0
 
 
 def _criterion(score_name, threshold, fraction, prune_below=True):
@@ -176,9 +174,9 @@ def _prune(model, score, threshold, fraction, criterion):
     layers = _variational_layers(model)
     results = []
     for layer in layers:
-        variables = layer.kernel_posterior_variables
-        before = int(np.count_nonzero(variables["loc"].numpy()))
-        scores = score(layer)
+        before = int(np.count_nonzero(kernel_means(layer)))
+        # Weights pruned before rank first: pruning again only prunes more.
+        scores = np.where(_kept(layer), score(layer), -np.inf)
         if threshold is not None:
             pruned = scores < threshold
         else:
@@ -186,8 +184,8 @@ def _prune(model, score, threshold, fraction, criterion):
             pruned = np.zeros(scores.size, dtype=bool)
             pruned[np.argsort(scores, axis=None, kind="stable")[:num_pruned]] = True
             pruned = pruned.reshape(scores.shape)
-        _prune_kernel(variables, pruned)
-        after = int(np.count_nonzero(variables["loc"].numpy()))
+        _prune_kernel(layer, pruned)
+        after = int(np.count_nonzero(kernel_means(layer)))
         results.append(LayerPruning(layer.name, int(scores.size), before, after))
     return model, PruningReport(criterion, results)
 
@@ -221,7 +219,7 @@ def prune_l1(model, threshold=None, fraction=None):
     criterion = _criterion("|mu|", threshold, fraction)
     return _prune(
         model,
-        lambda layer: np.abs(layer.kernel_posterior_variables["loc"].numpy()),
+        lambda layer: np.abs(kernel_means(layer)),
         threshold,
         fraction,
         criterion,
@@ -339,14 +337,15 @@ def count_parameters(model):
     for layer in stochastic_layers(model):
         if not isinstance(layer, BaseVariational) or not layer.built:
             continue
-        groups = [layer.kernel_posterior_variables]
+        means = [kernel_means(layer)]
+        posterior_variables = list(layer.kernel_posterior_variables.values())
         if layer.use_bias:
-            groups.append(layer.bias_posterior_variables)
-        for variables in groups:
-            loc = variables["loc"].numpy()
+            means.append(layer.bias_posterior_variables["loc"].numpy())
+            posterior_variables += list(layer.bias_posterior_variables.values())
+        for loc in means:
             variational_weights += loc.size
             non_zero_means += int(np.count_nonzero(loc))
-            posterior_ids.update(id(variable) for variable in variables.values())
+        posterior_ids.update(id(variable) for variable in posterior_variables)
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
     non_trainable = sum(int(np.prod(v.shape)) for v in model.non_trainable_variables)
     deterministic = [v for v in model.trainable_variables if id(v) not in posterior_ids]
@@ -360,32 +359,3 @@ def count_parameters(model):
         "non_zero_parameters": 2 * non_zero_means
         + sum(int(np.count_nonzero(v.numpy())) for v in deterministic),
     }
-
-
-class KeepPruned(keras.callbacks.Callback):
-    """Keeps pruned kernel weights pruned while a model trains.
-
-    The variational layers hold no pruning mask, so gradient steps move a
-    pruned weight's mean away from zero. This callback takes the kernel
-    weights whose posterior mean is exactly zero when training begins (the
-    pruned ones; a trained weight is practically never exactly zero) and
-    prunes them again after every training batch.
-
-    Example:
-
-    >>> model, report = bz.pruning.prune_l1(model, fraction=0.5)
-    >>> model.fit(x, y, epochs=2, callbacks=[bz.pruning.KeepPruned()])
-    """
-
-    def on_train_begin(self, logs=None):
-        self._pruned = []
-        for layer in stochastic_layers(self.model):
-            if isinstance(layer, BaseVariational) and layer.built:
-                variables = layer.kernel_posterior_variables
-                pruned = keras.ops.equal(variables["loc"], 0.0)
-                if bool(keras.ops.any(pruned)):
-                    self._pruned.append((variables, pruned))
-
-    def on_train_batch_end(self, batch, logs=None):
-        for variables, pruned in self._pruned:
-            _prune_kernel(variables, pruned)

@@ -15,8 +15,9 @@ AlexNet with L1 pruning). This experiment measures, on the zoo's trained
    of every kernel, chosen so that the non-zero parameters left match the
    frequentist AlexNet's parameter count (about half of each kernel), no
    retraining;
-3. that pruned model trained on for a few epochs (2 by default) with
-   `bz.pruning.KeepPruned`, with the card's optimizer and KL schedule;
+3. that pruned model trained on for a few epochs (2 by default), the layers'
+   kernel masks holding the pruned weights at zero, with the card's optimizer
+   and KL schedule;
 4. signal-to-noise pruning (`bz.pruning.prune_signal_to_noise`) of the same
    fraction, no retraining;
 5. diagnostics: per layer, percentiles of the posterior means |mu| and of
@@ -282,7 +283,7 @@ def _progress_callback(every, num_batches):
 
 
 def _finetune(model, card, data_dir, epochs, steps, seed):
-    """Trains the pruned model on with the card's compile settings, KL schedule and KeepPruned."""
+    """Trains the pruned model on with the card's compile settings and KL schedule (masks hold)."""
     import bayes_zoo as bz
 
     start = time.perf_counter()
@@ -303,7 +304,6 @@ def _finetune(model, card, data_dir, epochs, steps, seed):
          f"{card.training.batch_size} (training split read in {load_seconds:.0f} s) ...")
     bz.trainer.compile_model(model, card.training)
     callbacks = [bz.callbacks.KLWeightSchedule(card.training.kl_schedule),
-                 bz.pruning.KeepPruned(),
                  _progress_callback(max(1, num_batches // 10), num_batches)]
     start = time.perf_counter()
     history = model.fit(train, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0)
@@ -768,7 +768,7 @@ def markdown(record):
         f"{finetuned['batch_size']}, its KL schedule ({finetuned['kl_schedule']}), "
         f"{finetuned['train_samples']} weight sample(s) per step{samples_note}, on the "
         f"training split "
-        f"(`bz.pruning.KeepPruned` re-zeroes the pruned weights after every batch); final "
+        f"(the pruned weights held at zero); final "
         f"training loss {finetuned['final_train_loss']:.4f}, training accuracy "
         f"{_percent(finetuned['final_train_accuracy'])}.",
         "",

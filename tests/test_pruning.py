@@ -93,15 +93,20 @@ def _kernels(model):
     }
 
 
-def _assert_pruned_exactly(model, before, expected_pruned, spread_key, pruned_value):
+def _assert_pruned_exactly(model, before, expected_pruned, spread_key):
     after = _kernels(model)
-    for name, mask in expected_pruned.items():
-        np.testing.assert_array_equal(after[name]["loc"] == 0.0, mask)
-        np.testing.assert_array_equal(after[name]["loc"][~mask], before[name]["loc"][~mask])
-        np.testing.assert_array_equal(after[name][spread_key][mask], pruned_value)
-        np.testing.assert_array_equal(
-            after[name][spread_key][~mask], before[name][spread_key][~mask]
-        )
+    for layer in pruning._variational_layers(model):
+        mask = expected_pruned[layer.name]
+        np.testing.assert_array_equal(layer.kernel_mask.numpy(), (~mask).astype("float32"))
+        posterior = layer.kernel_posterior()
+        np.testing.assert_array_equal(posterior.loc.numpy() == 0.0, mask)
+        np.testing.assert_array_equal(posterior.scale.numpy()[mask], 0.0)
+        np.testing.assert_array_equal(after[layer.name]["loc"] == 0.0, mask)
+        np.testing.assert_array_equal(after[layer.name]["loc"][~mask],
+                                      before[layer.name]["loc"][~mask])
+        # The spread variable is left alone: the mask prunes.
+        np.testing.assert_array_equal(after[layer.name][spread_key],
+                                      before[layer.name][spread_key])
 
 
 def test_l1_threshold_prunes_the_small_means():
@@ -111,7 +116,7 @@ def test_l1_threshold_prunes_the_small_means():
     model_out, report = pruning.prune_l1(model, threshold=0.2)
     assert model_out is model
     expected = {name: np.abs(k["loc"]) < 0.2 for name, k in before.items()}
-    _assert_pruned_exactly(model, before, expected, "rho", pruning.PRUNED_RHO)
+    _assert_pruned_exactly(model, before, expected, "rho")
     for layer, bias in zip(model.layers[2:], biases):  # biases are not pruned
         np.testing.assert_array_equal(layer.bias_posterior_variables["loc"].numpy(), bias)
     assert [layer.name for layer in report.layers] == ["hidden", "logits"]
@@ -146,7 +151,7 @@ def test_signal_to_noise_criterion():
         name: np.abs(k["loc"]) / np.log1p(np.exp(k["rho"])) < 20.0 for name, k in before.items()
     }
     assert 0.1 < np.mean(np.concatenate([m.ravel() for m in expected.values()])) < 0.9
-    _assert_pruned_exactly(model, before, expected, "rho", pruning.PRUNED_RHO)
+    _assert_pruned_exactly(model, before, expected, "rho")
 
 
 def test_log_alpha_criterion_for_multiplicative_posteriors():
@@ -154,7 +159,7 @@ def test_log_alpha_criterion_for_multiplicative_posteriors():
     before = _kernels(model)
     _, report = pruning.prune_log_alpha(model)  # log_alpha > 3
     expected = {name: k["log_alpha"] > 3.0 for name, k in before.items()}
-    _assert_pruned_exactly(model, before, expected, "log_alpha", pruning.PRUNED_LOG_ALPHA)
+    _assert_pruned_exactly(model, before, expected, "log_alpha")
     assert report.criterion == "log_alpha > 3"
 
 
@@ -226,11 +231,10 @@ def test_pruning_half_of_a_trained_model_keeps_its_accuracy(trained, digits):
 def test_pruned_model_trains_saves_and_reloads(trained, digits, tmp_path):
     x_train, y_train, x_test, _ = digits
     model, report = pruning.prune_l1(_compile(_trained_mlp(trained)), fraction=0.5)
-    history = model.fit(
-        x_train, y_train, epochs=1, batch_size=128, verbose=0,
-        callbacks=[pruning.KeepPruned()],
-    )
+    masks = [layer.kernel_mask.numpy() for layer in pruning._variational_layers(model)]
+    history = model.fit(x_train, y_train, epochs=1, batch_size=128, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+    # The masks hold: training moves no pruned weight.
     assert pruning.count_parameters(model)["pruned"] == report.num_weights - report.non_zero_after
 
     path = str(tmp_path / "pruned.keras")
@@ -243,10 +247,12 @@ def test_pruned_model_trains_saves_and_reloads(trained, digits, tmp_path):
         bz.uncertainty.posterior_mean_predict(model, x_test),
         rtol=1e-6,
     )
-    # Without KeepPruned, training moves the pruned means again (no mask),
-    # except those fed by pixels that are zero in every digit (no gradient).
+    # The reloaded model holds the masks and keeps them through training.
+    for layer, mask in zip(pruning._variational_layers(reloaded), masks):
+        assert layer.get_config()["has_kernel_mask"]
+        np.testing.assert_array_equal(layer.kernel_mask.numpy(), mask)
     _compile(reloaded).fit(x_train, y_train, epochs=1, batch_size=128, verbose=0)
-    assert pruning.count_parameters(reloaded)["pruned"] < 0.2 * report.non_zero_before
+    assert pruning.count_parameters(reloaded)["pruned"] == report.num_weights - report.non_zero_after
 
 
 def test_log_alpha_pruned_multiplicative_model_trains(digits):
@@ -292,3 +298,66 @@ def test_posterior_stddev_recorder_takes_named_weights(trained):
         outside.on_train_begin()
     with pytest.raises(ValueError, match="num_weights"):
         bz.callbacks.PosteriorStddevRecorder(num_weights=0)
+
+
+@pytest.mark.parametrize("estimator", ["reparameterization", "local_reparameterization",
+                                       "flipout"])
+def test_pruned_weights_leave_the_kl_and_get_no_gradient(estimator):
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    layer = bz.layers.DenseVariational(6, estimator=estimator, kl_weight=1.0, seed=0)
+    x = np.random.default_rng(0).normal(size=(16, 5)).astype("float32")
+    layer(x)
+    _set_random_posterior(keras.Sequential([keras.Input((5,)), layer]),
+                          np.random.default_rng(1))
+    variables = layer.kernel_posterior_variables
+    raw = tfp.distributions.kl_divergence(layer.posterior.distribution(variables),
+                                          layer.kernel_prior()).numpy()
+    kept = np.random.default_rng(2).random(raw.shape) < 0.5
+    bias_kl = float(layer.kl_divergence()) - float(raw.sum())
+    layer.set_kernel_mask(kept)
+    # Exactly the kept weights' KL (and the bias's): nothing for a pruned weight.
+    np.testing.assert_allclose(float(layer.kl_divergence()), raw[kept].sum() + bias_kl,
+                               rtol=1e-5)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) ** 2) + layer.kl_divergence()
+    gradients = tape.gradient(loss, [variables["loc"], variables["rho"]])
+    for gradient in gradients:
+        assert np.all(gradient.numpy()[~kept] == 0.0) and np.any(gradient.numpy()[kept] != 0)
+    # A pruned weight is zero in every draw: the outputs equal those of the
+    # posterior with the pruned means zeroed and no spread there.
+    with bz.layers.posterior_mean(layer):
+        mean_output = layer(x).numpy()
+    loc = variables["loc"].numpy() * kept
+    np.testing.assert_allclose(mean_output, x @ loc + variables_bias(layer), rtol=1e-5,
+                               atol=1e-6)
+
+
+def variables_bias(layer):
+    return layer.bias_posterior_variables["loc"].numpy()
+
+
+def test_a_kernel_mask_needs_the_kernels_shape_and_a_built_layer():
+    layer = bz.layers.DenseLocalReparameterization(3)
+    with pytest.raises(ValueError, match="not built"):
+        layer.set_kernel_mask(np.ones((4, 3)))
+    layer(np.zeros((1, 4), "float32"))
+    with pytest.raises(ValueError, match=r"kernel's shape \(4, 3\)"):
+        layer.set_kernel_mask(np.ones((3, 4)))
+    tfp_style = bz.tfp_layers.DenseReparameterization(3)
+    tfp_style(np.zeros((1, 4), "float32"))
+    with pytest.raises(ValueError, match="tfp.layers convention"):
+        tfp_style.set_kernel_mask(np.ones((4, 3)))
+
+
+def test_pruning_twice_only_prunes_more():
+    model = _random_mlp()
+    _, first = pruning.prune_l1(model, fraction=0.3)
+    masks = [layer.kernel_mask.numpy() for layer in pruning._variational_layers(model)]
+    _, second = pruning.prune_l1(model, fraction=0.5)
+    for layer, mask in zip(pruning._variational_layers(model), masks):
+        assert np.all(layer.kernel_mask.numpy() <= mask)
+    # Already pruned weights count within the fraction: 50% in all, not 30% + 50%.
+    assert first.fraction_pruned == pytest.approx(0.3, abs=2e-3)
+    assert second.sparsity == pytest.approx(0.5, abs=2e-3)

@@ -23,6 +23,7 @@ import math
 import numbers
 
 import keras
+import numpy as np
 import tensorflow_probability as tfp
 
 from bayes_zoo import posteriors as posteriors_lib
@@ -71,6 +72,9 @@ class BaseVariational(StochasticLayer):
             KLWeightSchedule` changes it during training.
         use_posterior_mean: bool, use the posterior means instead of sampling.
             See `bayes_zoo.layers.posterior_mean`.
+        has_kernel_mask: bool, whether the layer holds a 0/1 `kernel_mask`
+            variable (pruning, see `set_kernel_mask`). Saved models set it;
+            there is no need to pass it.
         seed: int or None, seed of the layer's own noise stream (used by
             `fit` and plain calls; Monte Carlo prediction and exports draw
             from a per-call seed, see `bayes_zoo.layers.noise`). None: drawn
@@ -94,6 +98,7 @@ class BaseVariational(StochasticLayer):
         kl_weight=1.0,
         use_posterior_mean=False,
         seed=None,
+        has_kernel_mask=False,
         **kwargs,
     ):
         super().__init__(use_posterior_mean=use_posterior_mean, **kwargs)
@@ -119,6 +124,7 @@ class BaseVariational(StochasticLayer):
         self.posterior = posteriors_lib.get(posterior)
         self.initial_kl_weight = float(kl_weight)
         self.seed = seed
+        self.has_kernel_mask = bool(has_kernel_mask)
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Number of stacked copies of the data in a batch (Monte Carlo with a
         # repeated batch): the reparameterization and flipout estimators then
@@ -158,6 +164,61 @@ class BaseVariational(StochasticLayer):
             )
             self.bias_prior_variables = self._prior_variables("bias", bias_shape)
         self.build_kl_weight()
+        # Last, so that a mask added after build (`set_kernel_mask`) has the
+        # same place among the saved variables.
+        if self.has_kernel_mask:
+            self._build_kernel_mask()
+
+    def _build_kernel_mask(self):
+        self.kernel_mask = self.add_weight(
+            name="kernel_mask",
+            shape=self.weight_shapes["kernel"],
+            initializer="ones",
+            trainable=False,
+            autocast=False,
+        )
+
+    def set_kernel_mask(self, mask):
+        """Prunes the kernel weights where `mask` is 0; keeps those where it is 1.
+
+        A pruned weight is exactly zero in every draw and in the posterior
+        mean (its posterior is `N(0, 0)`), gets no gradient, and leaves the
+        KL term: the layer charges nothing for it. The mask is a
+        non-trainable variable of the layer, so that training keeps pruned
+        weights pruned and `.keras` files and exports carry it. The first
+        call on a layer without a mask adds the variable (as Keras'
+        `Dense.quantize` adds its variables to a built layer).
+
+        Args:
+            mask: array of the kernel's shape; nonzero keeps a weight.
+
+        Example:
+
+        >>> layer.set_kernel_mask(np.abs(layer.kernel_posterior().loc) > 0.01)
+        """
+        if not self.built:
+            raise ValueError(
+                f"Layer {self.name!r} is not built: call it on data (or build it) before "
+                "setting its kernel mask."
+            )
+        if not self.has_kl_weight:
+            raise ValueError(
+                f"{type(self).__name__} {self.name!r} follows the tfp.layers convention, "
+                "whose divergence functions cannot leave masked weights out. Fix: prune a "
+                "layer of `bz.layers` (e.g. Conv2DLocalReparameterization)."
+            )
+        mask = np.asarray(keras.ops.convert_to_numpy(mask))
+        if mask.shape != self.weight_shapes["kernel"]:
+            raise ValueError(
+                f"Argument `mask` must have the kernel's shape {self.weight_shapes['kernel']}. "
+                f"Received: mask.shape={mask.shape}"
+            )
+        if not self.has_kernel_mask:
+            self._tracker.unlock()
+            self.has_kernel_mask = True
+            self._build_kernel_mask()
+            self._tracker.lock()
+        self.kernel_mask.assign((mask != 0).astype("float32"))
 
     def build_kl_weight(self):
         """Creates the `kl_weight` variable (the TFP-convention layers have none)."""
@@ -184,13 +245,17 @@ class BaseVariational(StochasticLayer):
         """The `Prior` specification of `weight` ("kernel" or "bias"), or None."""
         return self.prior
 
-    def _posterior_distribution(self, weight):
+    def _posterior_distribution(self, weight, masked=True):
         variables = (
             self.kernel_posterior_variables
             if weight == "kernel"
             else self.bias_posterior_variables
         )
-        return self.weight_posterior(weight).distribution(variables)
+        distribution = self.weight_posterior(weight).distribution(variables)
+        if masked and weight == "kernel" and self.has_kernel_mask:
+            mask = keras.ops.cast(self.kernel_mask, distribution.dtype)
+            distribution = tfd.Normal(distribution.loc * mask, distribution.scale * mask)
+        return distribution
 
     def _prior_distribution(self, weight):
         prior = self.weight_prior(weight)
@@ -397,18 +462,24 @@ class BaseVariational(StochasticLayer):
         return total
 
     def _kl(self, weight, draw):
-        posterior = self._posterior_distribution(weight)
+        # The unmasked posterior: a pruned weight's N(0, 0) has no finite KL,
+        # and the mask then takes its term out.
+        posterior = self._posterior_distribution(weight, masked=False)
         prior = self._prior_distribution(weight)
+        mask = 1.0
+        if weight == "kernel" and self.has_kernel_mask:
+            mask = keras.ops.cast(self.kernel_mask, posterior.dtype)
         try:
-            return keras.ops.sum(tfd.kl_divergence(posterior, prior))
+            return keras.ops.sum(tfd.kl_divergence(posterior, prior) * mask)
         except NotImplementedError:
             if draw is None:
-                draw = self.weight_posterior(weight).sample(self, posterior)
+                draw = self.weight_posterior(weight).sample(
+                    self, self._posterior_distribution(weight))
             # `draw` may hold several samples stacked on a leading axis.
             stacked = len(draw.shape) > len(self.weight_shapes[weight])
             num_draws = draw.shape[0] if stacked else 1
             log_ratio = posterior.log_prob(draw) - prior.log_prob(draw)
-            return keras.ops.sum(log_ratio) / num_draws
+            return keras.ops.sum(log_ratio * mask) / num_draws
 
     # --- config -----------------------------------------------------------
 
@@ -425,6 +496,8 @@ class BaseVariational(StochasticLayer):
                 "seed": self.seed,
             }
         )
+        if self.has_kernel_mask:
+            config["has_kernel_mask"] = True
         return config
 
 
