@@ -89,6 +89,10 @@ class MeanFieldNormal(Posterior):
     Args:
         loc_initializer: initializer of the posterior means.
         rho_initializer: initializer of `rho`, the softplus-inverse of sigma.
+        loc_regularizer: None or a Keras regularizer of the kernel's posterior means,
+            e.g. `keras.regularizers.L1(1e-5)`, which drives small means to
+            zero before pruning (Shridhar et al., section 5.7.2). Its penalty
+            joins the model's losses as Keras' `kernel_regularizer` does.
 
     Example:
 
@@ -98,10 +102,11 @@ class MeanFieldNormal(Posterior):
     ...     16, 3, posterior=posterior)
     """
 
-    def __init__(self, loc_initializer=None, rho_initializer=None):
+    def __init__(self, loc_initializer=None, rho_initializer=None, loc_regularizer=None):
         self.loc_initializer = keras.initializers.get(
             loc_initializer or keras.initializers.RandomNormal(0.0, 0.1)
         )
+        self.loc_regularizer = keras.regularizers.get(loc_regularizer)
         self.rho_initializer = keras.initializers.get(
             rho_initializer or keras.initializers.RandomNormal(-5.0, 0.1)
         )
@@ -110,6 +115,7 @@ class MeanFieldNormal(Posterior):
         return {
             "loc": layer.add_weight(
                 name=f"{name}_loc", shape=shape, initializer=self.loc_initializer,
+                regularizer=self.loc_regularizer if name == "kernel" else None,
                 autocast=False,
             ),
             "rho": layer.add_weight(
@@ -131,6 +137,7 @@ class MeanFieldNormal(Posterior):
         return {
             "loc_initializer": keras.initializers.serialize(self.loc_initializer),
             "rho_initializer": keras.initializers.serialize(self.rho_initializer),
+            **_regularizer_config(self.loc_regularizer),
         }
 
 
@@ -156,6 +163,8 @@ class MultiplicativeNormal(Posterior):
             default.
         log_alpha_init: finite float at most `MAX_LOG_ALPHA` (8), the initial
             value of every `log_alpha`.
+        loc_regularizer: None or a Keras regularizer of the kernel's
+            posterior means, as for `MeanFieldNormal`.
 
     Example:
 
@@ -163,10 +172,11 @@ class MultiplicativeNormal(Posterior):
     >>> layer = bz.layers.DenseLocalReparameterization(10, posterior=posterior)
     """
 
-    def __init__(self, loc_initializer=None, log_alpha_init=-10.0):
+    def __init__(self, loc_initializer=None, log_alpha_init=-10.0, loc_regularizer=None):
         self.loc_initializer = keras.initializers.get(
             loc_initializer or keras.initializers.RandomNormal(0.0, 0.1)
         )
+        self.loc_regularizer = keras.regularizers.get(loc_regularizer)
         log_alpha_init = float(log_alpha_init)
         if not np.isfinite(log_alpha_init) or log_alpha_init > MAX_LOG_ALPHA:
             raise ValueError(
@@ -181,6 +191,7 @@ class MultiplicativeNormal(Posterior):
         return {
             "loc": layer.add_weight(
                 name=f"{name}_loc", shape=shape, initializer=self.loc_initializer,
+                regularizer=self.loc_regularizer if name == "kernel" else None,
                 autocast=False,
             ),
             "log_alpha": layer.add_weight(
@@ -216,7 +227,16 @@ class MultiplicativeNormal(Posterior):
         return {
             "loc_initializer": keras.initializers.serialize(self.loc_initializer),
             "log_alpha_init": self.log_alpha_init,
+            **_regularizer_config(self.loc_regularizer),
         }
+
+
+def _regularizer_config(regularizer):
+    # Left out when None, so that files saved before the argument existed
+    # have the same configuration.
+    if regularizer is None:
+        return {}
+    return {"loc_regularizer": keras.regularizers.serialize(regularizer)}
 
 
 def get(identifier):

@@ -343,7 +343,8 @@ def _read_state(output_dir):
         )
     return {"completed_epochs": completed, "checkpoint": checkpoint, "settings": settings,
             "train_seconds": float(state.get("train_seconds", 0.0)),
-            "seed_generators": state.get("seed_generators"), "best": state.get("best")}
+            "seed_generators": state.get("seed_generators"), "best": state.get("best"),
+            "stopped_early": bool(state.get("stopped_early", False))}
 
 
 def _seed_generator_states(model):
@@ -468,6 +469,7 @@ class _EpochCheckpoint(keras.callbacks.Callback):
         self.settings = settings
         self.header = header
         self.train_seconds = train_seconds
+        self.completed_epochs = None
         self.advice = advice
         self._epoch_start = None
 
@@ -514,6 +516,7 @@ class _EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         completed = epoch + 1
+        self.completed_epochs = completed
         # Checked before the row: a diverged epoch leaves neither row nor checkpoint.
         bad = _non_finite_variables(self.model)
         if bad:
@@ -901,6 +904,9 @@ def train(
             completed, train_seconds = state["completed_epochs"], state["train_seconds"]
             best = state.get("best")
             header = _keep_log_rows(os.path.join(write_dir, LOG_FILE), completed)
+            if state["stopped_early"]:
+                # Early stopping ended that run: resuming it trains no further.
+                epochs = completed
         _check_workers_agree(distribution, completed, output_dir)
 
         _say(verbose, (
@@ -929,6 +935,12 @@ def train(
             checkpoint = _EpochCheckpoint(write_dir, settings, header, train_seconds, advice,
                                           select=zoo_card.training.select, best=best)
             fit_callbacks.append(checkpoint)
+            patience = zoo_card.training.early_stopping_patience
+            if patience:
+                # After the checkpoint, which records the epoch it stops at.
+                fit_callbacks.append(keras.callbacks.EarlyStopping(
+                    monitor=zoo_card.training.select, patience=patience,
+                    mode=SELECTION_MODES[zoo_card.training.select], verbose=int(verbose > 0)))
             fit_callbacks.extend(callbacks)
             # Only the epochs still to train, each as an uninterrupted run sees it.
             train_data, steps_per_epoch = splits.train_epochs(
@@ -952,6 +964,15 @@ def train(
                 raise
             train_seconds = checkpoint.train_seconds
             best = checkpoint.best
+            if checkpoint.completed_epochs is not None and checkpoint.completed_epochs < epochs:
+                completed = epochs = checkpoint.completed_epochs
+                state_path = os.path.join(write_dir, CHECKPOINT_FOLDER, STATE_FILE)
+                with open(state_path) as file:
+                    stopped = {**json.load(file), "stopped_early": True}
+                _write_json(state_path, stopped)
+                _say(verbose, f"Stopped early after epoch {completed}: "
+                              f"{zoo_card.training.select} did not improve for "
+                              f"{zoo_card.training.early_stopping_patience} epochs.")
         if best is not None:
             # The chosen epoch's weights are the ones evaluated and written.
             model.load_weights(os.path.join(write_dir, CHECKPOINT_FOLDER, BEST_WEIGHTS_FILE))

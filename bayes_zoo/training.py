@@ -186,13 +186,15 @@ class BayesianModel(keras.Model):
         # per-step values, as Keras' own loss tracker does.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         added = self._sum_of(self.losses, total.dtype)
+        variational = [layer for layer in stochastic_layers(self)
+                       if isinstance(layer, BaseVariational)]
+        # A layer's losses hold its KL and the penalties of its variables'
+        # regularizers (an L1 on the posterior means): only the KL is `kl`.
         kl = self._sum_of(
-            [
-                loss
-                for layer in stochastic_layers(self)
-                if isinstance(layer, BaseVariational)
-                for loss in layer.losses
-            ],
+            [loss for layer in variational for loss in layer.losses], total.dtype
+        ) - self._sum_of(
+            [variable.regularizer(variable) for layer in variational
+             for variable in layer.trainable_weights if variable.regularizer is not None],
             total.dtype,
         )
         batch_size = tf.shape(next(t for t in keras.tree.flatten(x) if t is not None))[0]

@@ -159,6 +159,10 @@ class TrainingConfig:
             `"val_loss"`, `"val_nll"`, `"val_accuracy"`: the trainer keeps the
             weights of the epoch best by that validation metric, and
             evaluates and writes those.
+        early_stopping_patience: int >= 0; classification only: with a
+            `select` metric, stop once it has not improved for this many
+            epochs (the paper's L1 run stops after 5 epochs without a better
+            validation accuracy); 0 trains every epoch.
         loss: the task's loss: `"cross_entropy"` (classification: sparse
             categorical cross-entropy of the logits), `"mse"`
             (super-resolution) or `"binary_cross_entropy"` (gan).
@@ -186,6 +190,7 @@ class TrainingConfig:
     kl_schedule: str = "blundell"
     kl_beta: float = 0.1
     select: str = "last"
+    early_stopping_patience: int = 0
     loss: str = "cross_entropy"
     noise_stddev: float | None = None
     beta_1: float | None = None
@@ -348,6 +353,7 @@ def _mean_field_posterior(p):
     return posteriors.MeanFieldNormal(
         loc_initializer=_normal_initializer(p["loc_stddev"]),
         rho_initializer=_normal_initializer(p["rho_stddev"], p["rho_mean"]),
+        loc_regularizer=_l1(p["loc_l1"]),
     )
 
 
@@ -358,7 +364,17 @@ def _multiplicative_posterior(p):
     return posteriors.MultiplicativeNormal(
         loc_initializer=_normal_initializer(p["loc_stddev"]),
         log_alpha_init=p["log_alpha_init"],
+        loc_regularizer=_l1(p["loc_l1"]),
     )
+
+
+def _l1(weight):
+    # `loc_l1`: the weight of sum |mu| over the kernels in the per-example loss.
+    import keras
+
+    if not weight >= 0:
+        raise ValueError(f"[posterior] loc_l1 must be >= 0. Received: {weight!r}")
+    return keras.regularizers.L1(weight) if weight > 0 else None
 
 
 # kind -> (parameters with their defaults, factory).
@@ -368,9 +384,10 @@ _PRIOR_KINDS = {
 }
 _POSTERIOR_KINDS = {
     "mean_field_normal": (
-        {"loc_stddev": 0.1, "rho_mean": -5.0, "rho_stddev": 0.1}, _mean_field_posterior),
+        {"loc_stddev": 0.1, "rho_mean": -5.0, "rho_stddev": 0.1, "loc_l1": 0.0},
+        _mean_field_posterior),
     "multiplicative_normal": (
-        {"loc_stddev": 0.1, "log_alpha_init": -10.0}, _multiplicative_posterior),
+        {"loc_stddev": 0.1, "log_alpha_init": -10.0, "loc_l1": 0.0}, _multiplicative_posterior),
 }
 
 
@@ -421,7 +438,9 @@ def posterior_from_table(table):
     Args:
         table: None, or a dict with `kind` (`"mean_field_normal"`:
             `loc_stddev`, `rho_mean`, `rho_stddev`; `"multiplicative_normal"`:
-            `loc_stddev`, `log_alpha_init`) and any of its parameters.
+            `loc_stddev`, `log_alpha_init`; both: `loc_l1`, the weight of an
+            L1 penalty `loc_l1 * sum |mu|` on the kernels' posterior means in
+            the per-example loss, 0 for none) and any of its parameters.
 
     Returns:
         A `bz.posteriors.Posterior`, or None for an empty table.
@@ -539,6 +558,12 @@ def _check_training(path, training, task):
     _check_choice(path, "[training] lr_schedule", training.lr_schedule, LR_SCHEDULES)
     _check_choice(path, "[training] kl_schedule", training.kl_schedule, KL_SCHEDULES)
     _check_choice(path, "[training] select", training.select, SELECTIONS)
+    if training.early_stopping_patience < 0:
+        _fail(path, "[training] early_stopping_patience must be >= 0. "
+                    f"Received: {training.early_stopping_patience}")
+    if training.early_stopping_patience and training.select == "last":
+        _fail(path, "[training] early_stopping_patience needs a validation metric to watch: "
+                    'set select = "val_accuracy" (or "val_nll", "val_loss")')
     if not training.kl_beta > 0:
         _fail(path, f"[training] kl_beta must be positive. Received: {training.kl_beta}")
     if training.lr_schedule == "step" and not (training.lr_step_epochs >= 1
@@ -643,7 +668,7 @@ _TASK_SPECS = {
         data_config=DataConfig,
         training_keys=_COMMON_TRAINING_KEYS + (
             "momentum", "weight_decay", "lr_schedule", "lr_gamma", "lr_power", "kl_schedule",
-            "precision", "lr_step_epochs", "kl_beta", "select"),
+            "precision", "lr_step_epochs", "kl_beta", "select", "early_stopping_patience"),
     ),
     # `bz.super_resolution.train_card`: Adam on the MSE plus the KL.
     "super_resolution": _TaskSpec(

@@ -66,6 +66,8 @@ def _card_file(tmp_path, **training):
     ({"kl_beta": 0.0}, "kl_beta must be positive"),
     ({"lr_schedule": "step"}, "needs lr_step_epochs"),
     ({"kl_schedule": "tempred"}, "kl_schedule must be one of"),
+    ({"early_stopping_patience": -1}, "early_stopping_patience must be >= 0"),
+    ({"early_stopping_patience": 5, "select": "last"}, "needs a validation metric"),
 ])
 def test_cards_reject_bad_recipe_settings(tmp_path, training, message):
     with pytest.raises(ValueError, match=message):
@@ -121,3 +123,57 @@ def test_the_checkpoint_keeps_the_best_epochs_weights_not_the_last(tmp_path):
     with pytest.raises(ValueError, match="validation_fraction"):
         accuracy.on_epoch_begin(0)
         accuracy.on_epoch_end(0, {"loss": 0.0})
+
+
+def test_early_stopping_ends_the_run_when_the_selected_metric_stalls(tmp_path):
+    # A learning rate too small to change any prediction: validation accuracy
+    # never improves after the first epoch, so a patience of 1 stops at epoch 2.
+    card = zoo.card(_card_file(tmp_path, select="val_accuracy", early_stopping_patience=1,
+                               learning_rate=1e-12))
+    run = trainer.train(card, epochs=6, output_dir=os.path.join(tmp_path, "run"),
+                        max_steps_per_epoch=2, num_samples=2, verbose=0,
+                        evaluation_split="validation")
+    assert run.metrics["epochs"] == 2
+    assert run.metrics["selected_epoch"] == 1
+    # Resuming the stopped run trains no further.
+    again = trainer.train(card, epochs=6, output_dir=os.path.join(tmp_path, "run"),
+                          max_steps_per_epoch=2, num_samples=2, verbose=0,
+                          evaluation_split="validation")
+    assert again.metrics["epochs"] == 2
+
+
+def test_an_l1_penalty_on_the_posterior_means_joins_the_loss_but_not_the_kl():
+    import keras
+    import tensorflow as tf
+
+    import bayes_zoo as bz
+
+    posterior = zoo.posterior_from_table({"kind": "mean_field_normal", "loc_l1": 0.5})
+    assert isinstance(posterior.loc_regularizer, keras.regularizers.L1)
+    with pytest.raises(ValueError, match="loc_l1 must be >= 0"):
+        zoo.posterior_from_table({"kind": "mean_field_normal", "loc_l1": -1.0})
+    # The regularizer survives the posterior's config (and so a .keras file).
+    restored = bz.posteriors.MeanFieldNormal.from_config(posterior.get_config())
+    assert float(restored.loc_regularizer.l1) == pytest.approx(0.5)
+
+    inputs = keras.Input((3,))
+    layer = bz.layers.DenseLocalReparameterization(2, posterior=posterior, kl_weight=0.01,
+                                                   seed=0)
+    model = bz.training.BayesianModel(inputs, layer(inputs))
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).normal(size=(8, 3)).astype("float32")
+    y = np.zeros(8, "int64")
+    loc = layer.kernel_posterior_variables["loc"]
+    bias_loc = layer.bias_posterior_variables["loc"]
+    with tf.GradientTape() as tape:
+        model(x, training=True)
+        penalty = sum(model.losses) - 0.01 * layer.kl_divergence()
+    # 0.5 * sum |mu| over the kernel only; the bias carries no penalty.
+    np.testing.assert_allclose(float(penalty), 0.5 * np.abs(loc.numpy()).sum(), rtol=1e-5)
+    gradients = tape.gradient(penalty, [loc, bias_loc])
+    np.testing.assert_allclose(gradients[0].numpy(), 0.5 * np.sign(loc.numpy()), rtol=1e-5)
+    assert gradients[1] is None or not np.any(gradients[1].numpy())
+    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["kl"], 0.01 * float(layer.kl_divergence()), rtol=1e-4)
+    np.testing.assert_allclose(logs["loss"], logs["nll"] + logs["kl"] + float(penalty),
+                               rtol=1e-4)
