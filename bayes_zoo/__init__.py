@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 # TensorFlow, which takes seconds to import.
 _SUBMODULES = (
     "architectures", "callbacks", "data", "demo", "evaluation", "export", "gan", "layers",
-    "metrics", "plots", "posteriors", "precision", "priors", "pruning", "super_resolution",
+    "metrics", "plots", "posteriors", "precision", "priors", "pruning", "sr_protocol",
+    "super_resolution",
     "tfp_layers",
     "trainer", "training", "uncertainty", "zoo",
 )
