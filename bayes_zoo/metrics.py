@@ -443,3 +443,70 @@ def sample_size_curve(labels, sample_probabilities, sample_counts=None):
         "accuracy": np.array(accuracies),
         "nll": np.array(nlls),
     }
+
+
+def spearman_correlation(x, y):
+    """Spearman's rank correlation of two 1-D arrays (average ranks for ties).
+
+    Returns NaN when either array is constant (no ranking to correlate),
+    for instance the all-zero uncertainty of a deterministic model.
+
+    Example:
+
+    >>> round(bz.metrics.spearman_correlation([1, 2, 3, 4], [10, 20, 40, 30]), 6)
+    0.8
+    """
+    from scipy import stats
+
+    x, y = _check_1d("x", x), _check_1d("y", y)
+    if x.shape != y.shape:
+        raise ValueError(f"Arguments `x` and `y` must have one shape. Received: {x.shape} "
+                         f"and {y.shape}")
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(stats.rankdata(x), stats.rankdata(y))[0, 1])
+
+
+def sparsification_curve(error, uncertainty, num_points=20):
+    """Mean error left as the most uncertain values are removed, beside the oracle's.
+
+    The uncertainty ranks the values (pixels, examples); removing the most
+    uncertain fraction first, a useful uncertainty lowers the mean error of
+    what is left about as fast as the oracle, which removes the largest
+    errors first (Ilg et al., 2018). AUSE, the area between the two curves
+    over the removed fraction, is 0 for a perfect ranking.
+
+    Args:
+        error: 1-D array of non-negative errors.
+        uncertainty: 1-D array of the same shape, higher means less certain.
+        num_points: int >= 2, the removed fractions `0, 1/n, ..., (n-1)/n`.
+
+    Returns:
+        dict: `"removed"` (the fractions), `"error"` (mean error left when
+        ranked by `uncertainty`), `"oracle"` (ranked by `error`), all NumPy
+        arrays, and `"ause"`, a float.
+
+    Example:
+
+    >>> curve = bz.metrics.sparsification_curve(abs_error.ravel(), stddev.ravel())
+    >>> curve["error"][-1], curve["oracle"][-1]  # error of the 5% most certain pixels
+    """
+    error, uncertainty = _check_1d("error", error), _check_1d("uncertainty", uncertainty)
+    if error.shape != uncertainty.shape:
+        raise ValueError(
+            f"Argument `uncertainty` must have the shape of `error` {error.shape}. "
+            f"Received: {uncertainty.shape}"
+        )
+    if isinstance(num_points, bool) or not isinstance(num_points, int) or num_points < 2:
+        raise ValueError(f"Argument `num_points` must be an integer >= 2. Received: {num_points!r}")
+    removed = np.arange(num_points) / num_points
+
+    def left_after_removal(order):
+        # `order`: most to least likely to be removed.
+        kept_means = np.cumsum(error[order][::-1])[::-1] / np.arange(error.size, 0, -1)
+        return kept_means[np.floor(removed * error.size).astype(int)]
+
+    curve = left_after_removal(np.argsort(-uncertainty, kind="mergesort"))
+    oracle = left_after_removal(np.argsort(-error, kind="mergesort"))
+    return {"removed": removed, "error": curve, "oracle": oracle,
+            "ause": float(np.trapezoid(curve - oracle, removed))}

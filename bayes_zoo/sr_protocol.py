@@ -146,25 +146,45 @@ def score(prediction, high_res, scale):
     """PSNR (dB, peak 255) and SSIM of `prediction` against the photograph, on Y.
 
     Args:
-        prediction: uint8 RGB `[h, w, 3]` (or float RGB in [0, 1]) of the
-            cropped photograph's size (`modcrop(high_res, scale)`).
+        prediction: uint8 RGB `[h, w, 3]` (or float RGB in [0, 1]), or the
+            Y channel itself `[h, w]` in studio swing (what a Y-only network
+            such as ESPCN predicts), of the cropped photograph's size
+            (`modcrop(high_res, scale)`).
         high_res: the original uint8 RGB photograph.
         scale: the upscaling factor, also the border shaved from each side.
 
     Returns:
         A dict with `psnr` and `ssim`, floats.
     """
-    target = luminance_y(modcrop(np.asarray(high_res), scale))
-    predicted = luminance_y(prediction)
+    target = shaved(luminance_y(modcrop(np.asarray(high_res), scale)), scale)
+    prediction = np.asarray(prediction)
+    predicted = prediction.astype(np.float64) if prediction.ndim == 2 else luminance_y(prediction)
+    predicted = shaved(predicted, scale)
     if predicted.shape != target.shape:
         raise ValueError(
-            f"Argument `prediction` must be the cropped photograph's size {target.shape}. "
-            f"Received: {predicted.shape}"
+            "Argument `prediction` must be the cropped photograph's size "
+            f"{modcrop(np.asarray(high_res), scale).shape[:2]}. Received: {prediction.shape}"
         )
-    target = target[scale:-scale, scale:-scale]
-    predicted = predicted[scale:-scale, scale:-scale]
     mse = np.mean((predicted - target) ** 2)
     psnr = float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
     ssim = float(tf.image.ssim(tf.constant(predicted[..., None], tf.float64),
                                tf.constant(target[..., None], tf.float64), max_val=255.0))
     return {"psnr": psnr, "ssim": ssim}
+
+
+def shaved(image, scale):
+    """`image` without `scale` pixels on each border (its first two axes)."""
+    return image[scale:-scale, scale:-scale] if scale else image
+
+
+# Studio-swing Y = 16 + 219 * (full-range Y), with one set of coefficients
+# (65.481 / 219 = 0.299 ...): a network trained on full-range Y in [0, 1]
+# maps exactly to the protocol's Y and back.
+def to_unit_y(studio_y):
+    """Studio-swing Y in [16, 235] to the full-range Y in [0, 1] a network takes."""
+    return (np.asarray(studio_y, np.float64) - 16.0) / 219.0
+
+
+def to_studio_y(unit_y):
+    """The inverse of `to_unit_y`."""
+    return 16.0 + 219.0 * np.asarray(unit_y, np.float64)

@@ -592,51 +592,103 @@ def super_resolve(model, low_res, num_samples=20, samples_per_call=None):
     return mean, stddev
 
 
-def evaluate(model, images, upscale_factor=3, num_samples=20, shave=None):
-    """PSNR and SSIM of a model and of bicubic upscaling on held-out photographs.
+def _as_uint8_rgb(image):
+    """A photograph of `read_images` (float in [0, 1], 1 or 3 channels) as uint8 RGB."""
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., np.newaxis]
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return np.clip(np.round(image * 255.0), 0, 255).astype(np.uint8)
 
-    Each photograph's Y channel is cropped to a multiple of the factor
-    (`crop_to_multiple`), downscaled (`downscale`), then super-resolved by
-    the model (Monte Carlo mean of `num_samples` draws) and by bicubic
-    upscaling; both are scored against the original Y channel.
+
+def evaluate(model, images, upscale_factor=3, num_samples=20, keep_images=False):
+    """PSNR and SSIM of a model and of bicubic upscaling, by the literature's protocol.
+
+    Each photograph is degraded and scored as `bz.sr_protocol` describes
+    (MATLAB-style antialiased bicubic downscaling of the RGB photograph,
+    8-bit rounding, BT.601 studio-swing Y, `upscale_factor` pixels shaved
+    from each border). The model super-resolves the low-resolution Y
+    (Monte Carlo mean of `num_samples` draws); the baseline is bicubic
+    upscaling of the low-resolution RGB. The model's per-pixel predictive
+    standard deviation is scored as an error predictor: its Spearman
+    correlation with the absolute error, and the area between its
+    sparsification curve and the oracle's (AUSE, `bz.metrics.
+    sparsification_curve`), over the scored pixels.
 
     Args:
-        model: a super-resolution model with this `upscale_factor`.
-        images: a list of `[height, width, channels]` arrays in [0, 1].
+        model: a super-resolution model with this `upscale_factor`, mapping
+            full-range Y in [0, 1] to Y.
+        images: a list of `[height, width, channels]` arrays in [0, 1] (see
+            `read_images`).
         upscale_factor: int >= 1.
         num_samples: positive int, the Monte Carlo draws T.
-        shave: int >= 0 or None: border pixels left out of the scores; None
-            leaves out `upscale_factor` pixels, as super-resolution papers do.
+        keep_images: bool, also return, per image, the arrays a figure
+            needs (`images`: `low_res`, `bicubic`, `mean`, `stddev`,
+            `error`, `target`, Y in studio swing, unshaved).
 
     Returns:
-        A dict: `psnr`, `ssim`, `bicubic_psnr`, `bicubic_ssim` (means over
-        the images) and `uncertainty` (the mean of the per-pixel standard
-        deviation), each a float, and `per_image`, a dict of the same keys
-        holding one value per image.
+        A dict: `psnr`, `ssim`, `bicubic_psnr`, `bicubic_ssim`, `uncertainty`
+        (the mean per-pixel standard deviation, in full-range Y), `spearman`
+        and `ause` (None for a deterministic model), each the mean over the
+        images; `per_image`, a dict of the same keys holding one value per
+        image; `sparsification`, the curves of the pixels of all images
+        pooled; with `keep_images`, `images`.
 
     Example:
 
     >>> scores = bz.super_resolution.evaluate(model, set5, upscale_factor=3)
     >>> scores["psnr"] - scores["bicubic_psnr"]  # dB gained over bicubic
     """
+    from bayes_zoo import metrics
+    from bayes_zoo import sr_protocol
+
     _check_factor(upscale_factor)
-    shave = upscale_factor if shave is None else shave
-    per_image = {key: [] for key in ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "uncertainty")}
+    keys = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "uncertainty", "spearman", "ause")
+    per_image = {key: [] for key in keys}
+    pooled_error, pooled_stddev, kept = [], [], []
     for image in images:
-        target = crop_to_multiple(luminance(image), upscale_factor)[tf.newaxis]
-        low_res = downscale(target, upscale_factor)
-        mean, stddev = super_resolve(model, low_res, num_samples)
-        baseline = bicubic_upscale(low_res, upscale_factor)
-        per_image["psnr"].append(float(psnr(mean, target, shave)[0]))
-        per_image["ssim"].append(float(ssim(mean, target, shave)[0]))
-        per_image["bicubic_psnr"].append(float(psnr(baseline, target, shave)[0]))
-        per_image["bicubic_ssim"].append(float(ssim(baseline, target, shave)[0]))
+        high_res = _as_uint8_rgb(image)
+        low_res = sr_protocol.degrade(high_res, upscale_factor)
+        low_res_y = sr_protocol.luminance_y(low_res)
+        mean, stddev = super_resolve(model, sr_protocol.to_unit_y(low_res_y)[..., np.newaxis],
+                                     num_samples)
+        mean_y = sr_protocol.to_studio_y(mean[..., 0])
+        bicubic = sr_protocol.bicubic_baseline(low_res, upscale_factor)
+        for prefix, prediction in (("", mean_y), ("bicubic_", bicubic)):
+            scores = sr_protocol.score(prediction, high_res, upscale_factor)
+            per_image[prefix + "psnr"].append(scores["psnr"])
+            per_image[prefix + "ssim"].append(scores["ssim"])
+        target = sr_protocol.luminance_y(sr_protocol.modcrop(high_res, upscale_factor))
+        error = np.abs(mean_y - target)
+        shaved_error = sr_protocol.shaved(error, upscale_factor).ravel()
+        shaved_stddev = sr_protocol.shaved(stddev[..., 0], upscale_factor).ravel()
         per_image["uncertainty"].append(float(stddev.mean()))
+        per_image["spearman"].append(metrics.spearman_correlation(shaved_stddev, shaved_error))
+        per_image["ause"].append(
+            metrics.sparsification_curve(shaved_error, shaved_stddev)["ause"]
+            if np.ptp(shaved_stddev) > 0 else float("nan"))
+        pooled_error.append(shaved_error)
+        pooled_stddev.append(shaved_stddev)
+        if keep_images:
+            kept.append({"low_res": low_res_y, "mean": mean_y,
+                         "bicubic": sr_protocol.luminance_y(bicubic), "target": target,
+                         "stddev": 219.0 * stddev[..., 0], "error": error})
     if not per_image["psnr"]:
         raise ValueError("Argument `images` holds no images.")
-    scores = {key: float(np.mean(values)) for key, values in per_image.items()}
-    scores["per_image"] = per_image
-    return scores
+    # No ranking for a deterministic model: None, not NaN (JSON has no NaN).
+    per_image = {key: [None if np.isnan(value) else value for value in values]
+                 for key, values in per_image.items()}
+    results = {key: None if None in values else float(np.mean(values))
+               for key, values in per_image.items()}
+    results["per_image"] = per_image
+    results["sparsification"] = {
+        key: value.tolist() if isinstance(value, np.ndarray) else value
+        for key, value in metrics.sparsification_curve(
+            np.concatenate(pooled_error), np.concatenate(pooled_stddev)).items()}
+    if keep_images:
+        results["images"] = kept
+    return results
 
 
 # --- training --------------------------------------------------------------------
@@ -907,7 +959,7 @@ def train_card(
             num_samples=evaluation.get("num_samples", 20),
         )
         for key, value in scores.items():
-            if key != "per_image":
+            if key not in ("per_image", "sparsification"):
                 metrics[f"{folder}_{key}"] = value
     if output_dir is not None:
         model.save(os.path.join(output_dir, "model.keras"))

@@ -249,24 +249,38 @@ def test_super_resolve_in_several_calls():
         sr.super_resolve(model, image, samples_per_call=0)
 
 
-def test_evaluate_against_bicubic():
+def test_evaluate_scores_by_the_literatures_protocol():
+    from bayes_zoo import sr_protocol
+
     images = list(_smooth_images(2, 48))
     model = espcn(method="frequentist", num_train_examples=10)
-    scores = sr.evaluate(model, images, upscale_factor=3, num_samples=2)
+    scores = sr.evaluate(model, images, upscale_factor=3, num_samples=2, keep_images=True)
     assert len(scores["per_image"]["psnr"]) == 2
-    target = images[1][np.newaxis]
-    baseline = sr.bicubic_upscale(sr.downscale(target, 3), 3)
-    np.testing.assert_allclose(
-        scores["per_image"]["bicubic_psnr"][1], sr.psnr(baseline, target, shave=3)[0], rtol=1e-6
-    )
-    np.testing.assert_allclose(
-        scores["bicubic_ssim"],
-        np.mean([scores["per_image"]["bicubic_ssim"][0], sr.ssim(baseline, target, 3)[0]]),
-        rtol=1e-6,
-    )
+    high_res = np.round(np.repeat(images[1], 3, axis=-1) * 255).astype(np.uint8)
+    baseline = sr_protocol.bicubic_baseline(sr_protocol.degrade(high_res, 3), 3)
+    expected = sr_protocol.score(baseline, high_res, 3)
+    assert scores["per_image"]["bicubic_psnr"][1] == pytest.approx(expected["psnr"])
+    assert scores["per_image"]["bicubic_ssim"][1] == pytest.approx(expected["ssim"])
+    # The model's PSNR is of its own Y, mapped to studio swing.
+    figure = scores["images"][1]
+    assert scores["per_image"]["psnr"][1] == pytest.approx(
+        sr_protocol.score(figure["mean"], high_res, 3)["psnr"])
+    assert figure["low_res"].shape == (16, 16) and figure["mean"].shape == (48, 48)
     # An untrained network is far worse than bicubic upscaling.
     assert scores["bicubic_psnr"] > scores["psnr"] + 5.0
-    assert scores["uncertainty"] == 0.0
+    # A deterministic model has no uncertainty to rank errors with.
+    assert scores["uncertainty"] == 0.0 and scores["spearman"] is None and scores["ause"] is None
+
+
+def test_evaluate_scores_the_uncertainty_of_a_bayesian_model():
+    model = espcn(method="lrt", num_train_examples=10, seed=0)
+    scores = sr.evaluate(model, list(_smooth_images(2, 48)), upscale_factor=3, num_samples=4)
+    assert scores["uncertainty"] > 0.0
+    assert -1.0 <= scores["spearman"] <= 1.0 and np.isfinite(scores["ause"])
+    curve = scores["sparsification"]
+    assert len(curve["removed"]) == len(curve["error"]) == len(curve["oracle"]) == 20
+    # The oracle removes the largest errors first: never above the model's curve.
+    assert np.all(np.array(curve["oracle"]) <= np.array(curve["error"]) + 1e-9)
 
 
 # --- zoo cards ---

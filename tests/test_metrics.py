@@ -309,3 +309,30 @@ def test_sample_size_curve_rejects_bad_input():
     for counts in ([0, 1], [4], [], [1.5]):
         with pytest.raises(ValueError, match="sample_counts"):
             metrics.sample_size_curve([0, 0], HAND_SAMPLES, sample_counts=counts)
+
+
+def test_spearman_correlation_ranks_with_ties_and_is_nan_for_constants():
+    from bayes_zoo import metrics as m
+
+    assert m.spearman_correlation([1, 2, 3, 4], [10, 20, 40, 30]) == pytest.approx(0.8)
+    assert m.spearman_correlation([1, 2, 3], [5, 5, 9]) == pytest.approx(np.sqrt(3) / 2)
+    assert np.isnan(m.spearman_correlation([1, 2, 3], [4, 4, 4]))
+    with pytest.raises(ValueError, match="one shape"):
+        m.spearman_correlation([1, 2], [1, 2, 3])
+
+
+def test_sparsification_curve_against_a_hand_case():
+    from bayes_zoo import metrics as m
+
+    error = np.array([4.0, 3.0, 2.0, 1.0])
+    perfect = m.sparsification_curve(error, error, num_points=4)
+    np.testing.assert_allclose(perfect["error"], [2.5, 2.0, 1.5, 1.0])
+    np.testing.assert_allclose(perfect["oracle"], perfect["error"])
+    assert perfect["ause"] == 0.0
+    # Ranked backwards: the most uncertain pixels are the best ones.
+    backwards = m.sparsification_curve(error, -error, num_points=4)
+    np.testing.assert_allclose(backwards["error"], [2.5, 3.0, 3.5, 4.0])
+    # Trapezoids of 0.25 over the gaps 0, 1, 2, 3.
+    assert backwards["ause"] == pytest.approx(0.25 * (0.5 + 1.5 + 2.5))
+    with pytest.raises(ValueError, match="num_points"):
+        m.sparsification_curve(error, error, num_points=1)
