@@ -10,6 +10,8 @@ needed) and returns the path it wrote.
   out-of-distribution data, one panel per kind, with the OOD AUROC.
 - `accuracy_vs_samples`: accuracy (and NLL) against the number of Monte Carlo
   samples, Gal & Ghahramani's convergence figure.
+- `super_resolution_panels`: one photograph's LR input, bicubic, the model's SR, ground
+  truth, and its predictive std and error maps.
 - `posterior_stddev_over_epochs`: the posterior standard deviation of chosen
   weights over training (Shridhar et al., Figure 8), and optionally their
   Gaussian posteriors at a few epochs (Figure 9).
@@ -385,6 +387,57 @@ def posterior_stddev_over_epochs(history, path, means=None, title=None):
         axes[1].set_ylabel("posterior density q(w | D)")
         axes[1].set_title("variational posterior at chosen epochs")
         axes[1].legend()
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def super_resolution_panels(images, path, title=None):
+    """One photograph's super-resolution: LR, bicubic, the model, its std and error maps.
+
+    Args:
+        images: one entry of `bz.super_resolution.evaluate(...,
+            keep_images=True)["images"]`: studio-swing Y arrays `low_res`,
+            `bicubic`, `mean`, `target`, and the per-pixel `stddev` and
+            absolute `error` (in Y levels of 0..255).
+        path: the PNG to write.
+        title: the figure's title (say the image, the dataset and the model).
+
+    Returns:
+        `path`.
+
+    Example:
+
+    >>> scores = bz.super_resolution.evaluate(model, set5, keep_images=True)
+    >>> bz.plots.super_resolution_panels(scores["images"][0], "baby.png",
+    ...                                  title="Set5 baby, x3")
+    """
+    _check_png_path(path)
+    missing = {"low_res", "bicubic", "mean", "target", "stddev", "error"} - set(images)
+    if missing:
+        raise ValueError(f"Argument `images` lacks {sorted(missing)}.")
+    panels = [
+        ("low resolution (input)", images["low_res"], "gray", (16, 235)),
+        ("bicubic", images["bicubic"], "gray", (16, 235)),
+        ("model: Monte Carlo mean", images["mean"], "gray", (16, 235)),
+        ("ground truth", images["target"], "gray", (16, 235)),
+        ("predictive std (Y levels)", images["stddev"], "magma", None),
+        ("absolute error (Y levels)", images["error"], "magma", None),
+    ]
+    figure = Figure(figsize=(18, 3.6))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(panels))
+    for axis, (name, image, colormap, limits) in zip(axes, panels):
+        shown = axis.imshow(image, cmap=colormap, interpolation="nearest",
+                            **({} if limits is None else {"vmin": limits[0], "vmax": limits[1]}))
+        axis.set_title(name, fontsize=10)
+        axis.set_xlabel(f"{image.shape[1]} px")
+        axis.set_ylabel(f"{image.shape[0]} px")
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if limits is None:
+            figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
     if title:
         figure.suptitle(title)
     figure.tight_layout()

@@ -339,3 +339,15 @@ def test_zoo_cards_build(name):
     assert model(np.zeros([1, 5, 5, 1], np.float32)).shape == (1, 15, 15, 1)
     if card["method"] == "lrt":
         assert isinstance(model.get_layer("conv1").posterior, bz.posteriors.MultiplicativeNormal)
+
+
+def test_super_resolution_panels_write_a_png(tmp_path):
+    from bayes_zoo import plots
+
+    model = espcn(method="lrt", num_train_examples=10, seed=0)
+    scores = sr.evaluate(model, list(_smooth_images(1, 48)), num_samples=2, keep_images=True)
+    path = plots.super_resolution_panels(scores["images"][0], str(tmp_path / "sr.png"),
+                                         title="smooth test image, x3")
+    assert os.path.getsize(path) > 10_000
+    with pytest.raises(ValueError, match="lacks"):
+        plots.super_resolution_panels({"mean": np.zeros((3, 3))}, str(tmp_path / "x.png"))
