@@ -298,14 +298,18 @@ def bicubic_upscale(images, upscale_factor):
 
 
 def training_pairs(
-    images, upscale_factor=3, crop_size=51, crops_per_image=64, seed=0
+    images, upscale_factor=3, crop_size=51, crops_per_image=64, seed=0, augment=False
 ):
-    """Random crops of the photographs' Y channel and their downscaled inputs.
+    """Random crops of the photographs and their degraded inputs, as the protocol makes them.
 
     Each photograph gives `crops_per_image` crops of `crop_size` x
     `crop_size` high-resolution pixels at random places (Shi et al. train on
-    17x17 low-resolution sub-images, i.e. 51x51 for a factor of 3); each crop
-    is downscaled with `downscale`.
+    17x17 low-resolution sub-images, i.e. 51x51 for a factor of 3). Each RGB
+    crop is degraded as the evaluation degrades a test photograph
+    (`bz.sr_protocol.degrade`: MATLAB-style antialiased bicubic, 8-bit), and
+    both are converted to full-range Y in [0, 1] (`bz.sr_protocol.to_unit_y`
+    of the studio-swing Y), so that training and evaluation see one
+    degradation.
 
     Args:
         images: a list of `[height, width, channels]` arrays in [0, 1] (such
@@ -313,7 +317,9 @@ def training_pairs(
         upscale_factor: int >= 1.
         crop_size: int, divisible by `upscale_factor`.
         crops_per_image: int >= 1.
-        seed: int, seeds the crop positions.
+        seed: int, seeds the crop positions and the augmentation.
+        augment: bool, give each crop one of the 8 flips and quarter turns of
+            the square, at random.
 
     Returns:
         `(low_res, high_res)`: float32 arrays `[n, crop_size / f, crop_size
@@ -324,6 +330,8 @@ def training_pairs(
 
     >>> low_res, high_res = bz.super_resolution.training_pairs(photos, 3, 51, 64)
     """
+    from bayes_zoo import sr_protocol
+
     _check_factor(upscale_factor)
     for name, value in (("crop_size", crop_size), ("crops_per_image", crops_per_image)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -338,10 +346,10 @@ def training_pairs(
     if len(images) == 0:
         raise ValueError("Argument `images` holds no images.")
     rng = np.random.default_rng(seed)
-    crops = []
+    low_res, high_res = [], []
     for index, image in enumerate(images):
-        y = luminance(image).numpy()
-        height, width = y.shape[:2]
+        rgb = _as_uint8_rgb(image)
+        height, width = rgb.shape[:2]
         if min(height, width) < crop_size:
             raise ValueError(
                 f"Image {index} of `images` is {height}x{width}, smaller than "
@@ -349,10 +357,16 @@ def training_pairs(
             )
         tops = rng.integers(0, height - crop_size + 1, crops_per_image)
         lefts = rng.integers(0, width - crop_size + 1, crops_per_image)
-        crops.extend(y[t : t + crop_size, s : s + crop_size] for t, s in zip(tops, lefts))
-    high_res = np.stack(crops)
-    low_res = downscale(high_res, upscale_factor).numpy()
-    return low_res, high_res
+        for top, left in zip(tops, lefts):
+            crop = rgb[top : top + crop_size, left : left + crop_size]
+            if augment:
+                crop = np.rot90(crop, k=rng.integers(4))
+                if rng.integers(2):
+                    crop = crop[:, ::-1]
+            low_res.append(sr_protocol.luminance_y(sr_protocol.degrade(crop, upscale_factor)))
+            high_res.append(sr_protocol.luminance_y(crop))
+    as_unit = lambda arrays: sr_protocol.to_unit_y(np.stack(arrays))[..., np.newaxis]
+    return as_unit(low_res).astype(np.float32), as_unit(high_res).astype(np.float32)
 
 
 def elbo_num_train_examples(high_res, noise_stddev=NOISE_STDDEV):
@@ -857,7 +871,7 @@ def train_card(
     """Trains and evaluates the super-resolution model a zoo card describes.
 
     The card (`task = "super_resolution"`, `architecture = "espcn"`) names
-    the photographs in `[data]`: `train_folder` and `test_folders`, folders
+    the photographs in `[data]`: `train_folders` and `test_folders`, folders
     of `data_dir` (the training crops are `crop_size` x `crop_size`,
     `crops_per_image` per photograph), and the optimisation in `[training]`
     (`epochs`, `batch_size`, `learning_rate`, `kl_schedule`). The model is
@@ -915,13 +929,16 @@ def train_card(
             )
     upscale_factor = model_config.get("upscale_factor", 3)
     keras.utils.set_random_seed(seed)
-    photographs = read_images(os.path.join(data_dir, data_config.get("train_folder", "CBSD68")))
+    photographs = [photograph
+                   for folder in data_config.get("train_folders", ("CBSD68",))
+                   for photograph in read_images(os.path.join(data_dir, folder))]
     low_res, high_res = training_pairs(
         photographs,
         upscale_factor=upscale_factor,
         crop_size=data_config.get("crop_size", 51),
         crops_per_image=data_config.get("crops_per_image", 64),
         seed=seed,
+        augment=data_config.get("augment", False),
     )
     model = espcn(
         method=card.get("method", "lrt"),

@@ -112,19 +112,21 @@ class PhotographDataConfig:
     """The `[data]` table of a super-resolution card: folders of photographs.
 
     Attributes:
-        train_folder: str, the folder of `--data-dir` holding the training
-            photographs.
+        train_folders: tuple of str, the folders of `--data-dir` holding
+            the training photographs.
         test_folders: tuple of str, folders of `--data-dir` holding the test
             photographs, each scored separately.
         crop_size: positive int, the side of the high-resolution training
             crops (divisible by the upscale factor).
         crops_per_image: positive int, random crops of each photograph.
+        augment: bool, a random flip and quarter turn of each crop.
     """
 
-    train_folder: str = "CBSD68"
+    train_folders: tuple[str, ...] = ("CBSD68",)
     test_folders: tuple[str, ...] = ("Set5", "Set14")
     crop_size: int = 51
     crops_per_image: int = 64
+    augment: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

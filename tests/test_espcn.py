@@ -303,7 +303,7 @@ def test_train_card(tmp_path):
         "model": {"upscale_factor": 3, "activation": "relu"},
         "posterior": {"kind": "multiplicative_normal", "log_alpha_init": -10.0},
         "data": {
-            "train_folder": "train",
+            "train_folders": ["train"],
             "test_folders": ["test"],
             "crop_size": 12,
             "crops_per_image": 2,

@@ -28,17 +28,24 @@ EXPECTED_CARDS = [
     "gal_lenet_all_mcdropout_mnist",
     "gal_lenet_ip_mcdropout_mnist",
     "gal_lenet_none_mnist",
+    "lenet5_frequentist_cifar10",
     "lenet5_frequentist_mnist",
     "lenet5_lrt_cifar10",
     "lenet5_lrt_mnist",
+    "lenet5_lrt_paper_cifar10",
+    "lenet5_lrt_paper_mnist",
 ]
 PAPER_CARDS = [
     "alexnet_frequentist_cifar10",
     "alexnet_half_lrt_cifar10",
     "alexnet_lrt_cifar10",
-    "lenet5_frequentist_mnist",
-    "lenet5_lrt_cifar10",
-    "lenet5_lrt_mnist",
+    "lenet5_lrt_paper_cifar10",
+    "lenet5_lrt_paper_mnist",
+]
+# The recipe study's rows and their frequentist twins: (Bayesian, frequentist).
+RECIPE_TWINS = [
+    ("lenet5_lrt_cifar10", "lenet5_frequentist_cifar10"),
+    ("lenet5_lrt_mnist", "lenet5_frequentist_mnist"),
 ]
 
 
@@ -106,6 +113,20 @@ def test_paper_cards_carry_the_appendix_hyper_parameters(name):
         assert card.prior == {} and card.posterior == {}
 
 
+@pytest.mark.parametrize("bayesian, frequentist", RECIPE_TWINS)
+def test_recipe_rows_and_their_twins_share_pipeline_schedule_and_selection(bayesian, frequentist):
+    bayesian, frequentist = zoo.card(bayesian), zoo.card(frequentist)
+    assert (bayesian.method, frequentist.method) == ("lrt", "frequentist")
+    assert bayesian.dataset == frequentist.dataset and bayesian.data == frequentist.data
+    for key in ("optimizer", "learning_rate", "lr_schedule", "batch_size", "epochs", "select"):
+        assert getattr(bayesian.training, key) == getattr(frequentist.training, key), key
+    # The study's choices (recipe_study_lenet5_lrt_cifar10_50ep.md).
+    assert (bayesian.training.kl_schedule, bayesian.training.kl_beta) == ("tempered", 0.01)
+    assert bayesian.training.select == "val_nll" and bayesian.posterior["kind"] == \
+        "mean_field_normal"
+    assert bayesian.data.augment == ("rotate" if bayesian.dataset == "mnist" else "flip+rotate")
+
+
 def test_gal_cards_carry_their_caffe_solver():
     mc_dropout = {"dropout_rate": 0.5, "activation": "relu"}
     for name, method, model in (
@@ -125,7 +146,7 @@ def test_gal_cards_carry_their_caffe_solver():
 
 
 def test_card_builds_the_prior_and_posterior_it_names():
-    card = zoo.card("lenet5_lrt_mnist")
+    card = zoo.card("lenet5_lrt_paper_mnist")
     prior, posterior = card.make_prior(), card.make_posterior()
     assert (prior.mean, prior.stddev) == (0.0, 0.1)
     assert posterior.log_alpha_init == -10.0
@@ -319,7 +340,7 @@ def test_application_cards_parse_with_their_task(name):
     assert card.artefacts["model"] == f"saved_models/{name}/model.keras"
     if card.task == "super_resolution":
         assert card.data == zoo.PhotographDataConfig(
-            train_folder="CBSD68", test_folders=("Set5", "Set14"), crop_size=51,
+            train_folders=("CBSD68",), test_folders=("Set5", "Set14"), crop_size=51,
             crops_per_image=64)
         assert card.training.loss == "mse" and card.training.beta_1 is None
     else:
