@@ -336,3 +336,32 @@ def test_sparsification_curve_against_a_hand_case():
     assert backwards["ause"] == pytest.approx(0.25 * (0.5 + 1.5 + 2.5))
     with pytest.raises(ValueError, match="num_points"):
         m.sparsification_curve(error, error, num_points=1)
+
+
+def test_frechet_distance_of_gaussians_against_the_closed_form():
+    from bayes_zoo import metrics as m
+
+    # Two point clouds with exactly known means and covariances: +-1 along
+    # each axis (covariance I * 2n/(2n-1) with np.cov's n-1), shifted by 3.
+    base = np.concatenate([np.eye(2), -np.eye(2)]) * np.sqrt(1.5)  # cov = I exactly
+    shifted = base * 2.0 + np.array([3.0, 0.0])  # cov = 4 I
+    # |mu|^2 = 9; trace(I + 4I - 2 * 2I) = 2.
+    assert m.frechet_distance(base, shifted) == pytest.approx(11.0)
+    assert m.frechet_distance(base, base) == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(ValueError, match="one width"):
+        m.frechet_distance(base, np.zeros((4, 3)))
+
+
+def test_kernel_distance_is_unbiased_and_grows_with_the_shift():
+    from bayes_zoo import metrics as m
+
+    rng = np.random.default_rng(0)
+    same = m.kernel_distance(rng.normal(size=(400, 4)), rng.normal(size=(400, 4)),
+                             num_subsets=5, subset_size=200)
+    apart = m.kernel_distance(rng.normal(size=(400, 4)), rng.normal(1.0, 1.0, (400, 4)),
+                              num_subsets=5, subset_size=200)
+    assert abs(same["mean"]) < 0.05 and apart["mean"] > 10 * abs(same["mean"]) + 0.1
+    # A hand case: one-dimensional sets {0, 0} and {1, 1}: k = (xy + 1)^3.
+    # MMD^2 = k(0,0) + k(1,1) - 2 k(0,1) = 1 + 8 - 2 = 7.
+    hand = m.kernel_distance(np.zeros((2, 1)), np.ones((2, 1)), num_subsets=1, subset_size=2)
+    assert hand == {"mean": pytest.approx(7.0), "std": 0.0}
