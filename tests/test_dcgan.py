@@ -283,3 +283,26 @@ def test_zoo_card_builds():
     assert [layer.filters for layer in gan.discriminator.layers if layer.name.startswith("conv")] == [
         64, 128, 256, 512, 1,
     ]
+
+
+def test_sample_quality_measures_distance_and_class_coverage():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Flatten()(inputs)
+    x = bz.layers.DenseLocalReparameterization(16, activation="relu", seed=0)(x)
+    classifier = keras.Model(inputs, keras.layers.Dense(4, name="logits")(x))
+    rng = np.random.default_rng(0)
+    real = np.tanh(rng.normal(size=(64, 8, 8, 3))).astype(np.float32)
+    close = np.tanh(rng.normal(size=(64, 8, 8, 3))).astype(np.float32)
+    collapsed = np.repeat(close[:1], 64, axis=0)  # one image: mode collapse
+    near = gan_lib.sample_quality(classifier, real, close, kernel_subsets=2,
+                                  kernel_subset_size=32)
+    far = gan_lib.sample_quality(classifier, real, collapsed, kernel_subsets=2,
+                                 kernel_subset_size=32)
+    assert far["frechet_distance"] > near["frechet_distance"]
+    assert far["kernel_distance"] > near["kernel_distance"]
+    assert far["classes_covered"] == 1 and sum(far["class_histogram"]) == 64
+    assert len(near["class_histogram"]) == 4
+    # The features are the posterior means': measuring twice gives one answer.
+    again = gan_lib.sample_quality(classifier, real, close, kernel_subsets=2,
+                                   kernel_subset_size=32)
+    assert again["frechet_distance"] == pytest.approx(near["frechet_distance"])
