@@ -94,10 +94,12 @@ FURTHER_ROWS = (
      "not recorded yet (benchmarks/gal_experiments.py)"),
     ("gal_mc_samples", "Gal: test error against the number of MC samples",
      "not recorded yet (benchmarks/gal_experiments.py)"),
+    ("espcn_x3", "Bayesian ESPCN x3 against bicubic and the frequentist ESPCN",
+     "not recorded yet (benchmarks/sr_experiment.py)"),
 )
 # Modules of this folder defining EXPERIMENTS (name -> (title, run, markdown)),
 # in the order RESULTS.md lists their sections; a missing file is skipped.
-EXPERIMENT_MODULES = ("gal_experiments", "pruning_experiment")
+EXPERIMENT_MODULES = ("gal_experiments", "pruning_experiment", "sr_experiment")
 OOD_DATASET = {"mnist": "fashion_mnist"}
 # CIFAR-10 has no shipped OOD pair: its test images under additive Gaussian noise
 # (pixels in [0, 1], clipped; a fixed seed) are the shifted set. 0.1 is CIFAR-10-C's

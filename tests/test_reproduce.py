@@ -248,3 +248,26 @@ def test_results_render_table4_in_both_forms_and_an_ood_section_per_shifted_set(
                          "test + Gaussian noise (std 0.1)\n", 1)[1].split("\n## ", 1)[0]
     assert "covariate shift" in shifted and "| lenet5_lrt_cifar10 | 0.9100 |" in shifted
     assert "lenet5_lrt_mnist" not in shifted
+
+
+def test_sr_experiment_renders_its_record():
+    sr_experiment = _load("sr_experiment")
+    assert set(sr_experiment.EXPERIMENTS) == {"espcn_x3"}
+
+    def sets(psnr, spearman):
+        return {name: {"psnr": psnr, "ssim": 0.9, "bicubic_psnr": 30.0, "bicubic_ssim": 0.87,
+                       "spearman": spearman, "ause": None if spearman is None else 0.5}
+                for name in ("Set5", "Set14")}
+
+    record = {"models": {"espcn_lrt_bsds": {"epochs": 200, "train_seconds": 600.0,
+                                            "sets": sets(31.9, 0.42)},
+                         "espcn_frequentist_bsds": {"epochs": 200, "train_seconds": 300.0,
+                                                    "sets": sets(31.5, None)}},
+              "plots": ["benchmarks/results/espcn_x3/sparsification.png"],
+              "machine": "a CPU", "evaluated": "2026-01-01 00:00 UTC"}
+    text = "\n".join(sr_experiment.markdown(record))
+    assert "| `espcn_lrt_bsds` | 200 | 10 min | 31.90 / 0.9000 | 31.90 / 0.9000 " \
+           "| +1.90 dB / +1.90 dB | 0.420 / 0.420 | 0.500 / 0.500 |" in text
+    assert "| `espcn_frequentist_bsds` | 200 | 5 min |" in text and "| – / – | – / – |" in text
+    assert "| bicubic | – | – | 30.00 / 0.8700 |" in text
+    assert "[sparsification.png](results/espcn_x3/sparsification.png)" in text

@@ -340,8 +340,8 @@ def test_application_cards_parse_with_their_task(name):
     assert card.artefacts["model"] == f"saved_models/{name}/model.keras"
     if card.task == "super_resolution":
         assert card.data == zoo.PhotographDataConfig(
-            train_folders=("CBSD68",), test_folders=("Set5", "Set14"), crop_size=51,
-            crops_per_image=64)
+            train_folders=("CBSD68", "skimage"), test_folders=("Set5", "Set14"), crop_size=51,
+            crops_per_image=256, augment=True)
         assert card.training.loss == "mse" and card.training.beta_1 is None
     else:
         assert card.data is None

@@ -1,0 +1,151 @@
+"""Bayesian ESPCN x3 against bicubic and the frequentist ESPCN, by the literature's protocol.
+
+Run by `benchmarks/reproduce.py --rows espcn_x3 --data-dir DIR` (DIR holds `photos/` or is
+it). For each of the cards `espcn_lrt_bsds` and `espcn_frequentist_bsds` it trains the card
+(`bz.super_resolution.train_card`, the same photographs, crops, augmentation and epochs; its
+`model.keras` goes to `saved_models/<card>/`), then scores it on Set5 and Set14 with
+`bz.super_resolution.evaluate` (`bz.sr_protocol`: MATLAB-style bicubic degradation, Y, shave
+3): PSNR and SSIM, beside bicubic; for the Bayesian model also the Spearman correlation of the
+per-pixel predictive std with the absolute error, AUSE, the sparsification curve (a PNG), and
+one PNG per test photograph (LR, bicubic, SR, ground truth, std, error). The test photographs
+choose nothing: the number of epochs is the card's (or `--epochs`), fixed in advance.
+
+`EXPERIMENTS` follows the contract of `gal_experiments.py`.
+"""
+
+import datetime
+import os
+import time
+import tomllib
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS_FOLDER = os.path.join(REPOSITORY, "benchmarks", "results")
+NAME = "espcn_x3"
+CARDS = ("espcn_lrt_bsds", "espcn_frequentist_bsds")
+TEST_SETS = ("Set5", "Set14")
+DPI = 100
+
+
+def _photo_folder(data_dir):
+    if data_dir is None:
+        raise FileNotFoundError("espcn_x3 needs --data-dir: a folder holding photos/ "
+                                "(CBSD68, skimage, Set5, Set14) or those folders.")
+    photos = os.path.join(data_dir, "photos")
+    return photos if os.path.isdir(photos) else data_dir
+
+
+def _plot_sparsification(curves, path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 3.8))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(curves))
+    for axis, (test_set, curve) in zip(axes, curves.items()):
+        removed = [100 * value for value in curve["removed"]]
+        axis.plot(removed, curve["error"], label=f"by predictive std (AUSE {curve['ause']:.3f})")
+        axis.plot(removed, curve["oracle"], "--", label="oracle (by the error itself)")
+        axis.set_xlabel("most uncertain pixels removed (%)")
+        axis.set_ylabel("mean absolute error left (Y levels, 0..255)")
+        axis.set_title(f"{test_set} x3, Bayesian ESPCN")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    figure.savefig(path, format="png", dpi=DPI)
+    return os.path.relpath(path, REPOSITORY)
+
+
+def run(args):
+    import bayes_zoo as bz
+
+    photos = _photo_folder(args.data_dir)
+    record = {"models": {}, "plots": []}
+    for card_name in CARDS:
+        card = bz.zoo.card(card_name)
+        with open(card.path, "rb") as file:
+            document = tomllib.load(file)
+        output_dir = os.path.dirname(bz.zoo.model_path(card))
+        os.makedirs(output_dir, exist_ok=True)
+        print(f"{card_name}: training on {document['data']['train_folders']} ...", flush=True)
+        start = time.perf_counter()
+        bz.super_resolution.train_card(document, epochs=args.epochs, data_dir=photos,
+                                       output_dir=output_dir, verbose=2)
+        train_seconds = time.perf_counter() - start
+        model = bz.zoo.load_file(os.path.join(output_dir, "model.keras"), compile=False)
+        entry = {"epochs": args.epochs or document["training"]["epochs"],
+                 "train_seconds": round(train_seconds, 1), "sets": {}}
+        curves = {}
+        for test_set in TEST_SETS:
+            names = sorted(os.listdir(os.path.join(photos, test_set)))
+            images = bz.super_resolution.read_images(os.path.join(photos, test_set))
+            scores = bz.super_resolution.evaluate(
+                model, images, upscale_factor=3,
+                num_samples=document["evaluation"]["num_samples"], keep_images=True)
+            if card.is_variational:
+                curves[test_set] = scores["sparsification"]
+                for image_name, maps in zip(names, scores["images"]):
+                    stem = os.path.splitext(image_name)[0]
+                    path = os.path.join(RESULTS_FOLDER, NAME, f"{test_set}_{stem}.png")
+                    bz.plots.super_resolution_panels(
+                        maps, path, title=f"{test_set} {stem}, x3: Bayesian ESPCN "
+                                          f"({card_name}), Y channel")
+                    record["plots"].append(os.path.relpath(path, REPOSITORY))
+            entry["sets"][test_set] = {
+                key: value for key, value in scores.items() if key not in ("images",)}
+            entry["sets"][test_set]["images"] = names
+        if curves:
+            record["plots"].insert(0, _plot_sparsification(
+                curves, os.path.join(RESULTS_FOLDER, NAME, "sparsification.png")))
+        record["models"][card_name] = entry
+    record["machine"] = bz.evaluation.machine_description()
+    record["evaluated"] = datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC")
+    return record
+
+
+def markdown(record):
+    lines = [
+        "Super-resolution x3 on the Y channel, scored by the literature's protocol "
+        "(`bz.sr_protocol`: the RGB photograph degraded with MATLAB-style antialiased bicubic "
+        "and rounded to 8 bits, BT.601 studio-swing Y, 3 pixels shaved, PSNR and SSIM). "
+        "Literature: bicubic 30.39 / 27.55 dB, ESPCN (Shi et al.) 32.55 / 29.08 dB on Set5 / "
+        "Set14. The shared Set14 holds 13 of its 14 photographs (no lenna).",
+        "",
+        "| model | epochs | train time | Set5 PSNR / SSIM | Set14 PSNR / SSIM "
+        "| gain over bicubic (Set5 / Set14) | std-error Spearman (Set5 / Set14) "
+        "| AUSE (Set5 / Set14) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    bicubic = None
+    for card_name, entry in record["models"].items():
+        sets = entry["sets"]
+
+        def pair(key, digits):
+            values = [sets[name][key] for name in TEST_SETS]
+            return " / ".join("–" if value is None else f"{value:.{digits}f}" for value in values)
+
+        gains = " / ".join(f"{sets[name]['psnr'] - sets[name]['bicubic_psnr']:+.2f} dB"
+                           for name in TEST_SETS)
+        lines.append(
+            f"| `{card_name}` | {entry['epochs']} | {entry['train_seconds'] / 60:.0f} min "
+            f"| {sets['Set5']['psnr']:.2f} / {sets['Set5']['ssim']:.4f} "
+            f"| {sets['Set14']['psnr']:.2f} / {sets['Set14']['ssim']:.4f} | {gains} "
+            f"| {pair('spearman', 3)} | {pair('ause', 3)} |")
+        bicubic = sets
+    if bicubic is not None:
+        lines.append(
+            f"| bicubic | – | – | {bicubic['Set5']['bicubic_psnr']:.2f} / "
+            f"{bicubic['Set5']['bicubic_ssim']:.4f} | {bicubic['Set14']['bicubic_psnr']:.2f} / "
+            f"{bicubic['Set14']['bicubic_ssim']:.4f} | – | – | – |")
+    lines += ["", f"Machine: {record['machine']}; evaluated {record['evaluated']}.", ""]
+    if record["plots"]:
+        lines.append("Plots: " + ", ".join(
+            f"[{os.path.basename(path)}]({os.path.relpath(path, 'benchmarks')})"
+            for path in record["plots"]) + ".")
+    return lines
+
+
+EXPERIMENTS = {
+    NAME: ("Bayesian ESPCN x3 against bicubic and the frequentist ESPCN", run, markdown),
+}
