@@ -560,6 +560,38 @@ def _further_sections(rows, further):
     return lines, not_run
 
 
+RECIPE_CONCLUSIONS = "recipe_study_conclusions.md"
+
+
+def recipe_study_lines(folder=RESULTS_FOLDER):
+    """RESULTS.md's recipe-study section: each `recipe_study_*.md` table, then the conclusions.
+
+    The tables are written by `benchmarks/recipe_study.py` (validation data
+    only); `RECIPE_CONCLUSIONS`, beside them, says what the zoo's cards took
+    from them. No study written: no section.
+    """
+    import glob
+
+    tables = sorted(path for path in glob.glob(os.path.join(folder, "recipe_study_*.md"))
+                    if os.path.basename(path) != RECIPE_CONCLUSIONS)
+    if not tables:
+        return []
+    out = ["## The training recipe, chosen on validation data", ""]
+    for path in tables:
+        with open(path) as file:
+            title, *body = file.read().rstrip("\n").split("\n")
+        out += ["### " + title.lstrip("# ").replace("Recipe study: ", ""), *body, ""]
+        image = os.path.splitext(path)[0] + ".png"
+        if os.path.isfile(image):
+            out += [f"Plot: [{os.path.basename(image)}]"
+                    f"({os.path.relpath(image, os.path.dirname(folder))})", ""]
+    conclusions = os.path.join(folder, RECIPE_CONCLUSIONS)
+    if os.path.isfile(conclusions):
+        with open(conclusions) as file:
+            out += ["### What the cards took from it", "", file.read().rstrip("\n"), ""]
+    return out
+
+
 def render_markdown(rows, cards, further=None):
     """RESULTS.md's text from the recorded rows (dict by name) and the zoo's cards.
 
@@ -641,6 +673,7 @@ def render_markdown(rows, cards, further=None):
         "epistemic part is zero by construction.",
         "",
     ]
+    out += recipe_study_lines()
     table4_rows = [row for row in measured if "epistemic_normalized" in row["metrics"]]
     if table4_rows:
         out += [

@@ -271,3 +271,18 @@ def test_sr_experiment_renders_its_record():
     assert "| `espcn_frequentist_bsds` | 200 | 5 min |" in text and "| – / – | – / – |" in text
     assert "| bicubic | – | – | 30.00 / 0.8700 |" in text
     assert "[sparsification.png](results/espcn_x3/sparsification.png)" in text
+
+
+def test_recipe_study_section_embeds_the_tables_and_the_conclusions(tmp_path):
+    (tmp_path / "recipe_study_a_card.md").write_text(
+        "# Recipe study: a_card, 20 epochs\n\nintro\n\n| variant |\n|---|\n| reference |\n")
+    (tmp_path / "recipe_study_a_card.png").write_bytes(b"png")
+    assert reproduce.recipe_study_lines(str(tmp_path / "empty")) == []
+    lines = reproduce.recipe_study_lines(str(tmp_path))
+    assert lines[:5] == ["## The training recipe, chosen on validation data", "",
+                         "### a_card, 20 epochs", "", "intro"]
+    assert "| reference |" in lines and any("recipe_study_a_card.png" in line for line in lines)
+    assert "### What the cards took from it" not in lines
+    (tmp_path / reproduce.RECIPE_CONCLUSIONS).write_text("beta 0.01 won.\n")
+    assert reproduce.recipe_study_lines(str(tmp_path))[-4:] == [
+        "### What the cards took from it", "", "beta 0.01 won.", ""]
