@@ -57,6 +57,8 @@ def _plot_sparsification(curves, path):
 
 
 def run(args):
+    from reproduce import machine_description
+
     import bayes_zoo as bz
 
     photos = _photo_folder(args.data_dir)
@@ -98,7 +100,7 @@ def run(args):
             record["plots"].insert(0, _plot_sparsification(
                 curves, os.path.join(RESULTS_FOLDER, NAME, "sparsification.png")))
         record["models"][card_name] = entry
-    record["machine"] = bz.evaluation.machine_description()
+    record["machine"] = machine_description()
     record["evaluated"] = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")
     return record
