@@ -560,6 +560,69 @@ def _further_sections(rows, further):
     return lines, not_run
 
 
+# The classification zoo's targets (issue 12), on the held-out test split:
+# (row, what, key in the record, ">=" or "<=", threshold). "ood:" reads the row's OOD record.
+TARGETS = (
+    ("alexnet_lrt_cifar10", "accuracy", "accuracy", ">=", 0.73),
+    ("alexnet_half_lrt_cifar10", "accuracy", "accuracy", ">=", 0.79),
+    ("lenet5_lrt_cifar10", "accuracy", "accuracy", ">=", 0.69),
+    ("lenet5_lrt_mnist", "accuracy", "accuracy", ">=", 0.992),
+    ("lenet5_lrt_mnist", "NLL", "nll", "<=", 0.03),
+    ("lenet5_lrt_mnist", "Fashion-MNIST AUROC by mutual information",
+     "ood:mutual_information_auroc", ">=", 0.97),
+    ("gal_lenet_all_mcdropout_mnist", "accuracy", "accuracy", ">=", 0.995),
+)
+# Each Bayesian row against its frequentist twin: at or above its accuracy, below its ECE and NLL.
+TWINS = (
+    ("lenet5_lrt_cifar10", "lenet5_frequentist_cifar10"),
+    ("lenet5_lrt_mnist", "lenet5_frequentist_mnist"),
+    ("alexnet_lrt_cifar10", "alexnet_frequentist_cifar10"),
+)
+
+
+def _target_value(row, key):
+    if key.startswith("ood:"):
+        return (row.get("ood") or {}).get(key[4:])
+    return row["metrics"].get(key)
+
+
+def target_lines(rows):
+    """RESULTS.md's targets section: each target met or missed, and by how much."""
+    out = ["## Targets", "",
+           "The classification zoo's targets, on the held-out test split. Where one is missed, "
+           "the recipe study above says what the validation runs found.", "",
+           "| row | target | measured | |", "|---|---|---|---|"]
+    for name, what, key, sense, threshold in TARGETS:
+        row = rows.get(name, {})
+        value = _target_value(row, key) if "metrics" in row else None
+        if value is None:
+            out.append(f"| {name} | {what} {sense} {threshold:g} | not measured | |")
+            continue
+        met = value >= threshold if sense == ">=" else value <= threshold
+        gap = abs(value - threshold)
+        verdict = "met" if met else (f"missed by {100 * gap:.2f} points" if key == "accuracy"
+                                     else f"missed by {gap:.4f}")
+        shown = f"{100 * value:.2f}%" if key == "accuracy" else f"{value:.4f}"
+        out.append(f"| {name} | {what} {sense} {threshold:g} | {shown} | {verdict} |")
+    out += ["", "| Bayesian row | frequentist twin | accuracy | NLL | ECE |",
+            "|---|---|---|---|---|"]
+    for bayesian, frequentist in TWINS:
+        if "metrics" not in rows.get(bayesian, {}) or "metrics" not in rows.get(frequentist, {}):
+            out.append(f"| {bayesian} | {frequentist} | not both measured | | |")
+            continue
+        ours, theirs = rows[bayesian]["metrics"], rows[frequentist]["metrics"]
+
+        def compared(key, higher_is_better):
+            better = ours[key] >= theirs[key] if higher_is_better else ours[key] < theirs[key]
+            scale = 100 if key == "accuracy" else 1
+            return (f"{ours[key] * scale:.4g} vs {theirs[key] * scale:.4g}: "
+                    f"{'met' if better else 'missed'}")
+
+        out.append(f"| {bayesian} | {frequentist} | {compared('accuracy', True)} "
+                   f"| {compared('nll', False)} | {compared('ece', False)} |")
+    return out + [""]
+
+
 RECIPE_CONCLUSIONS = "recipe_study_conclusions.md"
 
 
@@ -673,6 +736,7 @@ def render_markdown(rows, cards, further=None):
         "epistemic part is zero by construction.",
         "",
     ]
+    out += target_lines(rows)
     out += recipe_study_lines()
     table4_rows = [row for row in measured if "epistemic_normalized" in row["metrics"]]
     if table4_rows:

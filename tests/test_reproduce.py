@@ -286,3 +286,22 @@ def test_recipe_study_section_embeds_the_tables_and_the_conclusions(tmp_path):
     (tmp_path / reproduce.RECIPE_CONCLUSIONS).write_text("beta 0.01 won.\n")
     assert reproduce.recipe_study_lines(str(tmp_path))[-4:] == [
         "### What the cards took from it", "", "beta 0.01 won.", ""]
+
+
+def test_targets_say_met_or_missed_and_by_how_much():
+    rows = {
+        "lenet5_lrt_mnist": {"metrics": {"accuracy": 0.9905, "nll": 0.0316, "ece": 0.004},
+                             "ood": {"mutual_information_auroc": 0.9659}},
+        "lenet5_frequentist_mnist": {"metrics": {"accuracy": 0.9912, "nll": 0.0292,
+                                                 "ece": 0.0027}},
+        "lenet5_lrt_cifar10": {"metrics": {"accuracy": 0.70, "nll": 1.0, "ece": 0.02}},
+        "lenet5_frequentist_cifar10": {"metrics": {"accuracy": 0.68, "nll": 1.1, "ece": 0.05}},
+    }
+    text = "\n".join(reproduce.target_lines(rows))
+    assert "| lenet5_lrt_mnist | accuracy >= 0.992 | 99.05% | missed by 0.15 points |" in text
+    assert "| lenet5_lrt_mnist | NLL <= 0.03 | 0.0316 | missed by 0.0016 |" in text
+    assert "| lenet5_lrt_cifar10 | accuracy >= 0.69 | 70.00% | met |" in text
+    assert "| alexnet_lrt_cifar10 | accuracy >= 0.73 | not measured | |" in text
+    assert ("| lenet5_lrt_cifar10 | lenet5_frequentist_cifar10 | 70 vs 68: met "
+            "| 1 vs 1.1: met | 0.02 vs 0.05: met |") in text
+    assert "| lenet5_lrt_mnist | lenet5_frequentist_mnist | 99.05 vs 99.12: missed" in text
