@@ -335,7 +335,8 @@ def write_photographs(folder, count, size, seed):
 def test_train_super_resolution_card_writes_its_model(capsys, tmp_path):
     card = zoo.card("espcn_lrt_bsds")
     photographs = tmp_path / "photographs"
-    write_photographs(photographs / card.data.train_folders[0], 2, 60, seed=0)
+    for index, folder in enumerate(card.data.train_folders):
+        write_photographs(photographs / folder, 2, 60, seed=10 + index)
     for index, folder in enumerate(card.data.test_folders):
         write_photographs(photographs / folder, 1, 24, seed=index + 1)
     output = tmp_path / "run"
