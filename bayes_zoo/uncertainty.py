@@ -30,14 +30,17 @@ import math
 import warnings
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from bayes_zoo.layers import noise
 from bayes_zoo.layers.base_variational import BaseVariational
+from bayes_zoo.layers.stochastic_layer import StochasticLayer
 from bayes_zoo.layers.stochastic_layer import posterior_mean
 from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
+from bayes_zoo.layers.stochastic_layer import tile_copies
 
 MODES = ("softmax", "normalized")
 
@@ -171,6 +174,71 @@ def _sampling_layers(model, estimators):
     ]
 
 
+def _layer_chain(model):
+    """The layers of `model` in call order when they form one chain, else None.
+
+    A chain: one input and one output, and every layer between them called
+    on the previous layer's output alone (as `keras.Sequential` and the zoo's
+    classifiers are). Only then may the layers before the first draw run on
+    the untiled batch.
+    """
+    # Functional and Sequential models have symbolic inputs and outputs;
+    # subclassed ones do not.
+    inputs = getattr(model, "inputs", None) if isinstance(model, keras.Model) else None
+    outputs = getattr(model, "outputs", None) if inputs else None
+    if not inputs or not outputs or len(inputs) != 1 or len(outputs) != 1:
+        return None
+    chain = []
+    tensor = outputs[0]
+    while tensor is not inputs[0]:
+        history = getattr(tensor, "_keras_history", None)
+        if history is None:
+            return None
+        layer, node_index, _ = history
+        node = layer._inbound_nodes[node_index]
+        arguments = node.arguments
+        if (
+            not isinstance(layer, keras.layers.Layer)
+            or len(arguments.args) != 1
+            or arguments.kwargs
+            or len(node.input_tensors) != 1
+        ):
+            return None
+        chain.append(layer)
+        tensor = node.input_tensors[0]
+    return chain[::-1]
+
+
+def _draws_noise(layer):
+    return any(
+        not inner.use_posterior_mean for inner in stochastic_layers(layer)
+    )
+
+
+def _call_on_copies(model, images, num_copies):
+    """The model's outputs on `num_copies` stacked copies of `images`.
+
+    On a chain of layers, the layers before the first that draws noise run
+    once on the untiled batch, and that layer's `call_on_copies` tiles (a
+    local reparameterization layer computes its activations' moments before
+    tiling). Any other model runs on the tiled batch.
+    """
+    chain = _layer_chain(model)
+    if chain is None:
+        return model(tile_copies(images, num_copies), training=False)
+    outputs = tf.cast(images, model.inputs[0].dtype)
+    tiled = False
+    for layer in chain:
+        if tiled or not _draws_noise(layer):
+            outputs = layer(outputs, training=False)
+        elif isinstance(layer, StochasticLayer):
+            outputs, tiled = layer.call_on_copies(outputs, num_copies), True
+        else:
+            outputs, tiled = layer(tile_copies(outputs, num_copies), training=False), True
+    # A model that draws nothing gives `num_copies` equal samples.
+    return outputs if tiled else tile_copies(outputs, num_copies)
+
+
 def _draw_copies(model, images, num_copies, mode, seed):
     """[num_copies, N, C] probabilities from one model call on stacked copies.
 
@@ -178,17 +246,12 @@ def _draw_copies(model, images, num_copies, mode, seed):
     kernel per call (`set_weight_samples` needs a Python int). Every draw of
     the call derives from `seed` ([2] int32).
     """
-    rank = images.shape.rank
-    multiples = tf.concat([[num_copies], tf.ones([rank - 1], tf.int32)], axis=0)
-    # Tiling (not repeating) keeps each copy contiguous: copy t is rows
-    # t*N .. (t+1)*N - 1, the grouping `set_weight_samples` expects.
-    stacked = tf.tile(images, multiples)
     with noise.call_seed(seed):
         if isinstance(num_copies, int):
             with stacked_weight_samples(model, num_copies):
-                outputs = model(stacked, training=False)
+                outputs = _call_on_copies(model, images, num_copies)
         else:
-            outputs = model(stacked, training=False)
+            outputs = _call_on_copies(model, images, num_copies)
     if not tf.is_tensor(outputs):
         raise ValueError(
             "predict_with_uncertainty needs a model with a single output tensor "

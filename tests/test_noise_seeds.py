@@ -168,13 +168,16 @@ def test_any_number_of_samples_runs_in_bounded_chunks():
     assert bz.uncertainty.default_chunk_size((4096, 4096, 3)) == 1
     model = _model("lrt")
     seen = []
-    original_call = model.call
+    # The last layer sees every tiled copy (the ones before the first draw
+    # see the untiled batch).
+    last_layer = model.layers[-1]
+    original_call = last_layer.call
 
     def recording_call(inputs, *args, **kwargs):
         seen.append(inputs.shape[0])
         return original_call(inputs, *args, **kwargs)
 
-    model.call = recording_call
+    last_layer.call = recording_call
     result = bz.predict_with_uncertainty(model, _images(4), num_samples=30_000)
     # Traced calls of at most default_chunk_size((16, 16, 1)) = 32,768 images,
     # not the 120,000 of 30,000 tiled copies of 4 images at once.

@@ -194,6 +194,75 @@ def test_vectorised_draws_match_a_loop_of_model_calls_in_distribution(method):
     np.testing.assert_allclose(vectorised.std(axis=0), looped.std(axis=0), rtol=0.2)
 
 
+class BatchRecorder(keras.layers.Layer):
+    """The identity, recording the batch sizes it is called on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.batch_sizes = []
+
+    def call(self, inputs):
+        self.batch_sizes.append(inputs.shape[0])
+        return inputs
+
+
+def _tiled_call(model, images, num_copies, seed):
+    with bz.layers.noise.call_seed(bz.layers.noise.as_seed(seed)):
+        with bz.layers.stacked_weight_samples(model, num_copies):
+            return model(keras.ops.tile(images, (num_copies, 1, 1, 1)), training=False)
+
+
+@pytest.mark.parametrize("method", METHODS + ("frequentist",))
+def test_draws_equal_the_model_on_the_tiled_batch(method):
+    # The layers before the first draw run once on the untiled batch (and a
+    # local reparameterization layer tiles its moments, not its input): the
+    # same seed must still give exactly the model's draws on the tiled batch.
+    model = _model(method)
+    images = _images(3)
+    samples = uncertainty.monte_carlo_probabilities(model, images, 4, seed=11)
+    expected = tf.nn.softmax(_tiled_call(model, images, 4, seed=11))
+    np.testing.assert_allclose(
+        np.reshape(samples, (12, NUM_CLASSES)), expected, rtol=1e-5, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("method", ["lrt", "mc_dropout"])
+def test_layers_before_the_first_draw_see_the_untiled_batch(method):
+    inputs = keras.Input(INPUT_SHAPE)
+    recorder = BatchRecorder()
+    x = recorder(keras.layers.Conv2D(2, 1)(inputs))
+    if method == "lrt":
+        x = bz.layers.Conv2DLocalReparameterization(3, 3, posterior=_visible_posterior())(x)
+    else:
+        x = bz.layers.MCDropout(0.5)(x)
+    outputs = keras.layers.Dense(NUM_CLASSES)(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    recorder.batch_sizes.clear()
+    samples = np.asarray(uncertainty.monte_carlo_probabilities(model, _images(5), 6))
+    assert recorder.batch_sizes == [5]
+    assert samples.shape == (6, 5, NUM_CLASSES)
+    assert np.std(samples[:, 0, 0]) > 1e-3  # the copies still differ
+
+
+def test_a_model_with_a_branch_runs_on_the_tiled_batch():
+    # A skip connection around the first draw: not a chain, so the whole
+    # model sees the tiled batch (running its prefix once would not fit).
+    inputs = keras.Input((4,))
+    recorder = BatchRecorder()
+    hidden = recorder(keras.layers.Dense(4)(inputs))
+    drawn = bz.layers.DenseVariational(4, posterior=_visible_posterior())(hidden)
+    outputs = keras.layers.Dense(NUM_CLASSES)(keras.layers.Add()([hidden, drawn]))
+    model = keras.Model(inputs, outputs)
+    assert uncertainty._layer_chain(model) is None
+    recorder.batch_sizes.clear()
+    images = tf.constant(np.random.default_rng(0).normal(size=(3, 4)).astype("float32"))
+    outputs = np.asarray(uncertainty._call_on_copies(model, images, 5))
+    assert recorder.batch_sizes == [15]
+    assert outputs.shape == (15, NUM_CLASSES)
+    samples = np.asarray(uncertainty.monte_carlo_probabilities(model, images, 5, seed=2))
+    assert np.std(samples[:, 0, 0]) > 1e-3
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_posterior_mean_draws_equal_the_deterministic_call(method):
     model = _model(method)

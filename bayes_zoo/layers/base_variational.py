@@ -30,6 +30,7 @@ from bayes_zoo import posteriors as posteriors_lib
 from bayes_zoo import priors as priors_lib
 from bayes_zoo.layers import noise
 from bayes_zoo.layers.stochastic_layer import StochasticLayer
+from bayes_zoo.layers.stochastic_layer import tile_copies
 
 tfd = tfp.distributions
 
@@ -391,13 +392,17 @@ class BaseVariational(StochasticLayer):
     folds_bias_into_activations = True
 
     def _local_reparameterization(self, inputs, kernel_q, bias_q):
+        activations = self._activation_distribution(inputs, kernel_q, bias_q)
+        return self._sample_activations(activations, bias_q)
+
+    def _activation_distribution(self, inputs, kernel_q, bias_q):
+        """The Normal of each pre-activation output under the posterior."""
         kernel_q = _normal(kernel_q, self)
         mean = self.linear_op(inputs, self._computed(kernel_q.loc))
         variance = self.linear_op(
             keras.ops.square(inputs), self._computed(keras.ops.square(kernel_q.scale))
         )
-        fold_bias = self.use_bias and self.folds_bias_into_activations
-        if fold_bias:
+        if self.use_bias and self.folds_bias_into_activations:
             bias_normal = _normal(bias_q, self)
             mean = self._add_bias(mean, self._computed(bias_normal.loc))
             variance = self._add_bias(
@@ -411,14 +416,40 @@ class BaseVariational(StochasticLayer):
         # A sum of non-negative terms, but a fast (Winograd, low-precision)
         # convolution may round it slightly below zero.
         stddev = keras.ops.sqrt(keras.ops.maximum(variance, 0.0) + _VARIANCE_EPSILON)
-        activations = tfd.Normal(loc=mean, scale=self._computed(stddev))
+        return tfd.Normal(loc=mean, scale=self._computed(stddev))
+
+    def _sample_activations(self, activations, bias_q):
+        """Draws the activations (and adds a drawn bias where it is not folded in)."""
         # Drawn per activation, not per weight copy: stacked copies are
         # independent already.
         outputs = self.weight_posterior("kernel").sample(self, activations)
         bias = None
-        if self.use_bias and not fold_bias:
+        if self.use_bias and not self.folds_bias_into_activations:
             outputs, bias = self._add_drawn_bias(outputs, bias_q)
         return outputs, None, bias
+
+    def call_on_copies(self, inputs, num_copies):
+        """See `StochasticLayer.call_on_copies`.
+
+        Under local reparameterization the activations' means and variances
+        do not depend on the draw: they are computed once, on the untiled
+        batch, and only the noise is drawn per copy.
+        """
+        if self.use_posterior_mean or self.estimator != "local_reparameterization":
+            return super().call_on_copies(inputs, num_copies)
+        inputs = keras.ops.cast(inputs, self.compute_dtype)
+        bias_q = self.bias_posterior_distribution() if self.use_bias else None
+        activations = self._activation_distribution(
+            inputs, self.kernel_posterior_distribution(), bias_q
+        )
+        tiled = tfd.Normal(
+            loc=tile_copies(activations.loc, num_copies),
+            scale=tile_copies(activations.scale, num_copies),
+        )
+        outputs, _, _ = self._sample_activations(tiled, bias_q)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
 
     def _random_signs(self, reference, dtype):
         """Random +-1, one per example and channel, broadcast over the other axes.

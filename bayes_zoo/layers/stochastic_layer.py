@@ -30,10 +30,36 @@ class StochasticLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.use_posterior_mean = bool(use_posterior_mean)
 
+    def call_on_copies(self, inputs, num_copies):
+        """The layer's outputs on `num_copies` stacked copies of `inputs`.
+
+        Monte Carlo prediction calls it on the first layer that draws noise,
+        with the batch before tiling, so that a layer can compute once what
+        does not depend on the draw. Copy t of the result is rows
+        t*N .. (t+1)*N - 1, as with `keras.ops.tile`. This base version tiles
+        `inputs` and calls the layer. It is for prediction: an override may
+        add no losses.
+
+        Args:
+            inputs: tensor [N, ...], the layer's input.
+            num_copies: positive int or scalar int tensor.
+        """
+        return self(tile_copies(inputs, num_copies))
+
     def get_config(self):
         config = super().get_config()
         config["use_posterior_mean"] = self.use_posterior_mean
         return config
+
+
+def tile_copies(tensor, num_copies):
+    """`num_copies` copies of `tensor` stacked along the batch axis.
+
+    Tiling (not repeating) keeps each copy contiguous: copy t is rows
+    t*N .. (t+1)*N - 1, the grouping `set_weight_samples` expects.
+    """
+    rank = len(tensor.shape)
+    return keras.ops.tile(tensor, [num_copies] + [1] * (rank - 1))
 
 
 def stochastic_layers(model):
