@@ -316,6 +316,11 @@ def monte_carlo_probabilities(
 
     The batch is tiled `num_samples` times and the model runs once on the
     stacked copies (or once per `samples_per_call` copies, in a graph loop).
+    When the model is a chain of layers (as `keras.Sequential` and the zoo's
+    classifiers are), the layers before the first that draws noise run once
+    on the untiled batch, and a local reparameterization layer tiles its
+    activations' means and variances rather than its input; the draws are
+    the same.
     Traceable: inside another `tf.function` (e.g. a SavedModel signature),
     `images` may have an unknown batch size and `num_samples` may be a
     scalar tensor.
