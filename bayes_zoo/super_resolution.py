@@ -37,8 +37,9 @@ from bayes_zoo import callbacks as callbacks_lib
 from bayes_zoo import zoo
 from bayes_zoo.architectures.espcn import espcn
 from bayes_zoo.layers.base_variational import BaseVariational
-from bayes_zoo.layers.stochastic_layer import set_weight_samples
+from bayes_zoo.layers.stochastic_layer import stacked_weight_samples
 from bayes_zoo.layers.stochastic_layer import stochastic_layers
+from bayes_zoo.layers.stochastic_layer import tile_copies
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -477,24 +478,11 @@ def _is_stochastic(model):
 
 def _draws(model, images, num_copies):
     """One model call on `num_copies` stacked copies -> [num_copies, N, ...]."""
-    rank = len(images.shape)
-    # Tiling (not repeating) keeps each copy contiguous: copy t is rows
-    # t*N .. (t+1)*N - 1, the grouping `set_weight_samples` expects.
-    tiled = tf.tile(images, [num_copies] + [1] * (rank - 1))
-    if not _sampling_variational_layers(model, ("reparameterization", "flipout")):
-        # Local reparameterization draws per example: copies are independent.
-        outputs = model(tiled, training=False)
-    else:
-        # Reparameterization ("bbb") and flipout layers draw one kernel
-        # (perturbation) per call unless told that the batch stacks copies.
-        layers = [layer for layer in stochastic_layers(model) if hasattr(layer, "weight_samples")]
-        previous = [layer.weight_samples for layer in layers]
-        set_weight_samples(model, num_copies)
-        try:
-            outputs = model(tiled, training=False)
-        finally:
-            for layer, value in zip(layers, previous):
-                layer.weight_samples = value
+    # Reparameterization ("bbb") and flipout layers draw one kernel
+    # (perturbation) per copy when told that the batch stacks copies; local
+    # reparameterization draws per example and needs no telling.
+    with stacked_weight_samples(model, num_copies):
+        outputs = model(tile_copies(images, num_copies), training=False)
     shape = tf.concat([[num_copies, tf.shape(images)[0]], tf.shape(outputs)[1:]], axis=0)
     return tf.reshape(outputs, shape)
 
@@ -519,7 +507,7 @@ def monte_carlo_super_resolution(model, images, num_samples):
     returns their mean (the prediction) and standard deviation (the
     epistemic uncertainty map). The draws are one model call on the batch
     tiled `num_samples` times (Reparameterization and flipout layers draw
-    one kernel per copy, through `bz.layers.set_weight_samples`). A model
+    one kernel per copy, through `bz.layers.stacked_weight_samples`). A model
     without sampling layers (frequentist, or inside
     `bz.layers.posterior_mean`) runs once and has a zero map.
 
