@@ -911,7 +911,7 @@ def list(root=None):  # noqa: A001
     Example:
 
     >>> bz.zoo.list()[:2]
-    ['alexnet_frequentist_cifar10', 'alexnet_half_lrt_cifar10']
+    ['alexnet_frequentist_cifar10', 'alexnet_half_frequentist_cifar10']
     """
     folder = os.path.join(home(root), "models")
     return sorted(

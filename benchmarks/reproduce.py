@@ -81,6 +81,8 @@ ROWS = (
     "alexnet_lrt_cifar10",
     "alexnet_frequentist_cifar10",
     "alexnet_half_lrt_cifar10",
+    "alexnet_half_lrt_paper_cifar10",
+    "alexnet_half_frequentist_cifar10",
     "lenet5_lrt_cifar10",
     "lenet5_lrt_paper_cifar10",
     "lenet5_frequentist_cifar10",
@@ -577,6 +579,7 @@ TWINS = (
     ("lenet5_lrt_cifar10", "lenet5_frequentist_cifar10"),
     ("lenet5_lrt_mnist", "lenet5_frequentist_mnist"),
     ("alexnet_lrt_cifar10", "alexnet_frequentist_cifar10"),
+    ("alexnet_half_lrt_cifar10", "alexnet_half_frequentist_cifar10"),
 )
 
 

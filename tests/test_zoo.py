@@ -22,7 +22,9 @@ ARTEFACT_LIMIT_BYTES = 50 * 2**20
 # The zoo entries of issue 6, and the demo's card.
 EXPECTED_CARDS = [
     "alexnet_frequentist_cifar10",
+    "alexnet_half_frequentist_cifar10",
     "alexnet_half_lrt_cifar10",
+    "alexnet_half_lrt_paper_cifar10",
     "alexnet_lrt_cifar10",
     "demo_lrt_digits",
     "gal_lenet_all_mcdropout_mnist",
@@ -37,13 +39,14 @@ EXPECTED_CARDS = [
 ]
 PAPER_CARDS = [
     "alexnet_frequentist_cifar10",
-    "alexnet_half_lrt_cifar10",
+    "alexnet_half_lrt_paper_cifar10",
     "alexnet_lrt_cifar10",
     "lenet5_lrt_paper_cifar10",
     "lenet5_lrt_paper_mnist",
 ]
 # The recipe study's rows and their frequentist twins: (Bayesian, frequentist).
 RECIPE_TWINS = [
+    ("alexnet_half_lrt_cifar10", "alexnet_half_frequentist_cifar10"),
     ("lenet5_lrt_cifar10", "lenet5_frequentist_cifar10"),
     ("lenet5_lrt_mnist", "lenet5_frequentist_mnist"),
 ]
