@@ -19,11 +19,10 @@ __version__ = "0.1.0"
 # so that `import bayes_zoo.cli` and `bayes-zoo list` start without
 # TensorFlow, which takes seconds to import.
 _SUBMODULES = (
-    "architectures", "callbacks", "data", "demo", "evaluation", "export", "gan", "layers",
-    "metrics", "plots", "posteriors", "precision", "priors", "pruning", "sr_protocol",
-    "super_resolution",
-    "tfp_layers",
-    "trainer", "training", "uncertainty", "zoo",
+    "architectures", "callbacks", "card_tables", "data", "demo", "evaluation", "export", "gan",
+    "layers", "methods", "metrics", "plots", "posteriors", "precision", "priors", "pruning",
+    "saving", "schedules", "sr_protocol", "super_resolution", "task_registry", "tasks",
+    "tfp_layers", "trainer", "training", "uncertainty", "zoo",
 )
 _FUNCTIONS = {"predict_with_uncertainty": "uncertainty"}
 __all__ = [*_SUBMODULES, *_FUNCTIONS]

@@ -57,7 +57,8 @@ EXIT_INTERRUPTED = 130
 # The modules training the application cards (`task` other than
 # classification): each has `train_card(document, *, epochs, batch_size,
 # data_dir, output_dir, seed, max_steps_per_epoch, verbose)`.
-_TASK_TRAINERS = {"super_resolution": "bayes_zoo.super_resolution", "gan": "bayes_zoo.gan"}
+_TASK_TRAINERS = {"super_resolution": "bayes_zoo.tasks.super_resolution.training",
+                  "gan": "bayes_zoo.tasks.gan.training"}
 # `train` flags only the classification trainer takes: attribute -> flag.
 _CLASSIFICATION_ONLY_FLAGS = {"train_samples": "--train-samples", "num_samples": "--num-samples",
                               "precision": "--precision", "strategy": "--strategy"}

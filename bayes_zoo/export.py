@@ -4,31 +4,13 @@ An exported model runs the whole Monte Carlo prediction inside the graph, so
 a server needs TensorFlow only (TensorFlow Serving, or `tf.saved_model.load`
 without bayes_zoo installed), on CPU or GPU: no op is pinned to a device.
 
-Signatures of a classifier (`N` images of the model's input size
-`H x W x C`, `K` classes; `T` is the `num_samples` fixed at export):
-
-| signature | inputs | outputs |
-|---|---|---|
-| `serving_default` | `images` float32 [N, H, W, C] | `OUTPUTS`, with `T` samples |
-| `predict_with_uncertainty` | `images` float32 [N, H, W, C], `num_samples` int32 [] | `OUTPUTS` and `sample_probabilities` float32 [num_samples, N, K] |
-| `posterior_mean` | `images` float32 [N, H, W, C] | `probabilities` float32 [N, K] of the posterior-mean network |
-
-`OUTPUTS` are those of `bayes_zoo.uncertainty.decompose`: `probabilities`
-[N, K], `predicted_class` int64 [N], `predictive_entropy`,
-`expected_entropy` and `mutual_information` (Depeweg et al.), `aleatoric`
-and `epistemic` (Kwon et al.), each float32 [N], and `aleatoric_per_class`
-and `epistemic_per_class` float32 [N, K].
-
-Signatures of a super-resolution model (such as `bz.architectures.espcn`,
-output `f` times larger, any input size):
-
-| signature | inputs | outputs |
-|---|---|---|
-| `serving_default` | `images` float32 [N, h, w, C] | `mean_image` (clipped to [0, 1]) and `uncertainty` (per-pixel standard deviation), float32 [N, f*h, f*w, C] |
-| `posterior_mean` | `images` float32 [N, h, w, C] | `mean_image` float32 [N, f*h, f*w, C] |
-
-(`bz.super_resolution.monte_carlo_super_resolution` takes a static number of
-samples, so a super-resolution export has no `predict_with_uncertainty`.)
+Each task hands this module its signatures (`bz.task_registry.Task.serving_endpoints`):
+a classifier's are listed in `bayes_zoo.tasks.classification.serving`
+(`serving_default`, `predict_with_uncertainty`, `posterior_mean`), a
+super-resolution model's in `bayes_zoo.tasks.super_resolution.serving`, a
+GAN's in `bayes_zoo.tasks.gan.serving`. This module shares the input checks
+and the signature names among them, writes the SavedModel and keeps
+TensorFlow Serving's layout; it imports no task.
 
 Noise: every request to a signature that samples draws its own noise, seeded
 from the operating system's entropy when it runs, so that two processes (or
@@ -69,13 +51,9 @@ import uuid
 import keras
 import tensorflow as tf
 
-from bayes_zoo.architectures.dcgan import BayesianDCGAN
-from bayes_zoo.architectures.dcgan import discriminator_uncertainty
+from bayes_zoo import task_registry
 from bayes_zoo.layers import noise
-from bayes_zoo.layers.stochastic_layer import posterior_mean
 from bayes_zoo.uncertainty import MODES
-from bayes_zoo.uncertainty import decompose
-from bayes_zoo.uncertainty import monte_carlo_probabilities
 
 SERVING_DEFAULT = "serving_default"
 PREDICT_WITH_UNCERTAINTY = "predict_with_uncertainty"
@@ -83,29 +61,6 @@ POSTERIOR_MEAN = "posterior_mean"
 # Every signature that draws noise has a twin with this suffix and one more
 # input, `seed` (int64 []), that makes its draws reproducible.
 SEEDED_SUFFIX = "_seeded"
-CLASSIFICATION_SIGNATURES = (
-    SERVING_DEFAULT,
-    SERVING_DEFAULT + SEEDED_SUFFIX,
-    PREDICT_WITH_UNCERTAINTY,
-    PREDICT_WITH_UNCERTAINTY + SEEDED_SUFFIX,
-    POSTERIOR_MEAN,
-)
-SUPER_RESOLUTION_SIGNATURES = (SERVING_DEFAULT, SERVING_DEFAULT + SEEDED_SUFFIX, POSTERIOR_MEAN)
-
-# The outputs of serving_default and predict_with_uncertainty (the latter
-# adds `sample_probabilities`), in `decompose`'s order.
-OUTPUTS = (
-    "probabilities",
-    "predicted_class",
-    "predictive_entropy",
-    "expected_entropy",
-    "mutual_information",
-    "aleatoric",
-    "epistemic",
-    "aleatoric_per_class",
-    "epistemic_per_class",
-)
-SUPER_RESOLUTION_OUTPUTS = ("mean_image", "uncertainty")
 MODELS_CONFIG = "models.config"
 # Where `docker run --mount ...,target=/models` puts BASE inside the container.
 DEFAULT_SERVING_ROOT = "/models"
@@ -134,7 +89,7 @@ def _rank_is(shape, rank):
     return tf.logical_and(padded[rank - 1] >= 0, padded[rank] < 0)
 
 
-def _check_finite(tensor, name):
+def check_finite(tensor, name):
     """`tensor` [N, ...] after an in-graph check that every value is finite.
 
     The message is the Python API's (`bz.predict_with_uncertainty`): how
@@ -155,7 +110,7 @@ def _check_finite(tensor, name):
         return tf.identity(tensor)
 
 
-def _check_images(images, image_shape):
+def check_images(images, image_shape):
     """`images` after in-graph checks of its rank, spatial size, channels and values.
 
     The signature declares the shape, but TensorFlow Serving feeds requests
@@ -183,10 +138,10 @@ def _check_images(images, image_shape):
             summarize=8,
         ))
     with tf.control_dependencies(checks):
-        return _check_finite(images, "images")
+        return check_finite(images, "images")
 
 
-def _check_num_samples(num_samples):
+def check_num_samples(num_samples):
     """`num_samples` after in-graph checks: an int32 scalar >= 1."""
     expected = "Input `num_samples` (the number of Monte Carlo samples) must be"
     # A raw `Shape` op: `tf.shape` of a tensor of fully known shape (the
@@ -207,112 +162,6 @@ def _check_num_samples(num_samples):
 
 
 # --- the signatures ---------------------------------------------------------------
-
-
-def _classification_endpoints(model, image_shape, num_samples, samples_per_call, mode):
-    """{signature name: (function, input signature, draws noise)} of a classifier.
-
-    A function that draws noise takes its seed tensor as a last argument.
-    """
-    images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
-    num_samples_spec = tf.TensorSpec([], tf.int32, name="num_samples")
-    # A requested `num_samples` is a tensor, and Reparameterization and
-    # flipout layers draw one kernel per stacked copy, which needs a static
-    # number of copies per model call: every method draws in calls of a fixed
-    # size, which also bounds a request's memory, whatever it asks for.
-    copies_per_call = samples_per_call or num_samples
-
-    def serving_default(images, seed):
-        images = _check_images(images, image_shape)
-        samples = monte_carlo_probabilities(
-            model, images, num_samples, mode, samples_per_call, seed
-        )
-        return decompose(samples)
-
-    def predict_with_uncertainty(images, num_samples, seed):
-        images = _check_images(images, image_shape)
-        num_samples = _check_num_samples(num_samples)
-        samples = monte_carlo_probabilities(
-            model, images, num_samples, mode, copies_per_call, seed
-        )
-        return {**decompose(samples), "sample_probabilities": samples}
-
-    def posterior_mean_probabilities(images):
-        images = _check_images(images, image_shape)
-        # The switch is read while tracing: this graph has no noise.
-        with posterior_mean(model):
-            samples = monte_carlo_probabilities(model, images, 1, mode, seed=0)
-        return {"probabilities": samples[0]}
-
-    return {
-        SERVING_DEFAULT: (serving_default, [images_spec], True),
-        PREDICT_WITH_UNCERTAINTY: (
-            predict_with_uncertainty, [images_spec, num_samples_spec], True
-        ),
-        POSTERIOR_MEAN: (posterior_mean_probabilities, [images_spec], False),
-    }
-
-
-def _super_resolution_endpoints(model, image_shape, num_samples):
-    """{signature name: (function, input signature, draws noise)} of a super-resolution model."""
-    # Imported here: the classification export does not need the
-    # super-resolution module (photograph reading, training).
-    from bayes_zoo.super_resolution import monte_carlo_super_resolution
-
-    images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
-
-    def serving_default(images, seed):
-        images = _check_images(images, image_shape)
-        with noise.call_seed(seed):
-            mean, stddev = monte_carlo_super_resolution(model, images, num_samples)
-        # Clipped as `bz.super_resolution.super_resolve` clips it.
-        return {"mean_image": tf.clip_by_value(mean, 0.0, 1.0), "uncertainty": stddev}
-
-    def posterior_mean_image(images):
-        images = _check_images(images, image_shape)
-        with posterior_mean(model):
-            mean, _ = monte_carlo_super_resolution(model, images, 1)
-        return {"mean_image": tf.clip_by_value(mean, 0.0, 1.0)}
-
-    return {
-        SERVING_DEFAULT: (serving_default, [images_spec], True),
-        POSTERIOR_MEAN: (posterior_mean_image, [images_spec], False),
-    }
-
-
-def _gan_endpoints(gan, num_samples):
-    """{signature name: (function, input signature, draws noise)} of a `BayesianDCGAN`."""
-    image_shape = tuple(gan.discriminator.inputs[0].shape[1:])
-    latent_spec = tf.TensorSpec([None, gan.latent_dim], tf.float32, name="latent")
-    images_spec = tf.TensorSpec([None, *image_shape], tf.float32, name="images")
-    # The discriminator's draws are unrolled in the graph: at least two.
-    draws = max(2, num_samples)
-
-    def serving_default(latent, seed):
-        tf.debugging.assert_rank(latent, 2, message="Input `latent` must be [batch, latent_dim]")
-        latent = _check_finite(latent, "latent")
-        images = gan.generator(latent, training=False)
-        with noise.call_seed(seed):
-            probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
-        return {"images": images, "probability_real": probability, "uncertainty": uncertainty}
-
-    def discriminate(images, seed):
-        images = _check_images(images, image_shape)
-        with noise.call_seed(seed):
-            probability, uncertainty = discriminator_uncertainty(gan.discriminator, images, draws)
-        return {"probability_real": probability, "uncertainty": uncertainty}
-
-    def posterior_mean_discriminate(images):
-        images = _check_images(images, image_shape)
-        with posterior_mean(gan.discriminator):
-            logits = gan.discriminator(images, training=False)
-        return {"probability_real": tf.sigmoid(tf.reshape(logits, [-1]))}
-
-    return {
-        SERVING_DEFAULT: (serving_default, [latent_spec], True),
-        "discriminate": (discriminate, [images_spec], True),
-        POSTERIOR_MEAN: (posterior_mean_discriminate, [images_spec], False),
-    }
 
 
 def _unseeded(function):
@@ -353,7 +202,7 @@ def _signatures(endpoints):
     return signatures
 
 
-def _image_model_shapes(model):
+def image_model_shapes(model):
     """(input image shape [H, W, C], output rank) of a one-input, one-output model."""
     inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
     if not isinstance(model, keras.Model) or not inputs or not outputs:
@@ -375,21 +224,17 @@ def _image_model_shapes(model):
     return input_shape[1:], len(outputs[0].shape)
 
 
-def _image_endpoints(model, num_samples, samples_per_call, mode):
-    """The endpoints of a classifier or of an image-to-image model."""
-    image_shape, output_rank = _image_model_shapes(model)
-    if output_rank == 2:
-        endpoints = _classification_endpoints(
-            model, image_shape, num_samples, samples_per_call, mode
-        )
-    elif output_rank == 4:
-        endpoints = _super_resolution_endpoints(model, image_shape, num_samples)
-    else:
-        raise ValueError(
-            "Argument `model` must output logits [batch, classes] (a classifier) or images "
-            f"[batch, height, width, channels]. Received: output rank {output_rank}"
-        )
-    return endpoints
+def _task_endpoints(model, num_samples, samples_per_call, mode):
+    """The endpoints of the registered task that serves `model`."""
+    for task in task_registry.registered():
+        if task.serves(model):
+            return task.serving_endpoints(model, num_samples, samples_per_call, mode)
+    # No task serves it: say what is wrong with it as an image model.
+    _, output_rank = image_model_shapes(model)
+    raise ValueError(
+        "Argument `model` must output logits [batch, classes] (a classifier) or images "
+        f"[batch, height, width, channels]. Received: output rank {output_rank}"
+    )
 
 
 def _check_positive_int(name, value):
@@ -489,10 +334,7 @@ def saved_model(
         raise ValueError(
             f"Unknown argument `mode`: expected one of {MODES}. Received: mode={mode!r}"
         )
-    if isinstance(model, BayesianDCGAN):
-        endpoints = _gan_endpoints(model, num_samples)
-    else:
-        endpoints = _image_endpoints(model, num_samples, samples_per_call, mode)
+    endpoints = _task_endpoints(model, num_samples, samples_per_call, mode)
     export_dir = _prepare_export_dir(export_dir, overwrite)
 
     archive = keras.export.ExportArchive()

@@ -118,9 +118,14 @@ def decompose(sample_probabilities):
             "Argument `sample_probabilities` must have shape [T, N, C]. "
             f"Received: shape={samples.shape}"
         )
-    mean = tf.reduce_mean(samples, axis=0)
+    # Means taken about the first draw: T equal draws (a deterministic
+    # model) then give their own value exactly, and an epistemic part and a
+    # mutual information of exactly 0, whatever order a CPU sums in.
+    mean = samples[0] + tf.reduce_mean(samples - samples[0], axis=0)
     predictive_entropy = _entropy(mean)
-    expected_entropy = tf.reduce_mean(_entropy(samples), axis=0)
+    sample_entropy = _entropy(samples)
+    expected_entropy = sample_entropy[0] + tf.reduce_mean(
+        sample_entropy - sample_entropy[0], axis=0)
     # Diagonals of eq. 14: mean_t(p - p^2) and mean_t((p - p_bar)^2). Written
     # as p * (1 - p) rather than p_bar - mean_t(p^2) so it cannot go negative.
     aleatoric_per_class = tf.reduce_mean(samples * (1.0 - samples), axis=0)
@@ -283,6 +288,11 @@ def _monte_carlo_function(model):
 def _monte_carlo_draws(model, images, num_samples, mode, samples_per_call, seed):
     """[num_samples, N, C] probabilities, in calls of `samples_per_call` copies."""
     images = tf.convert_to_tensor(images)
+    if not _draws_noise(model):
+        # Computed once: separate calls of a deterministic network can
+        # differ in the last bit on some CPUs, and its draws must be equal.
+        single = _draw_copies(model, images, 1, mode, seed)
+        return tf.tile(single, tf.stack([num_samples, 1, 1]))
     if samples_per_call is None:
         return _draw_copies(model, images, num_samples, mode, seed)
     # Memory is bounded by `samples_per_call` copies per model call; the

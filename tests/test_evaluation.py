@@ -10,7 +10,7 @@ import tensorflow as tf
 from matplotlib import image as matplotlib_image
 
 import bayes_zoo as bz
-from bayes_zoo import evaluation
+from bayes_zoo.tasks.classification import evaluation
 from bayes_zoo import metrics
 from bayes_zoo.uncertainty import UncertaintyResult
 from bayes_zoo.uncertainty import decompose

@@ -33,6 +33,8 @@ import bayes_zoo as bz
 from bayes_zoo import cli
 from bayes_zoo import export
 from bayes_zoo import zoo
+from bayes_zoo.tasks.classification import serving as classification_serving
+from bayes_zoo.tasks.super_resolution import serving as super_resolution_serving
 
 METHODS = ("lrt", "bbb", "flipout", "mc_dropout", "frequentist")
 STOCHASTIC_METHODS = ("lrt", "bbb", "flipout", "mc_dropout")
@@ -289,7 +291,7 @@ def _server_calls(exports):
         python[path] = []
         for tag, low_res in _super_resolution_images().items():
             arrays[f"low_res_{tag}"] = low_res
-            for signature in export.SUPER_RESOLUTION_SIGNATURES:
+            for signature in super_resolution_serving.SIGNATURES:
                 feeds = {"images": f"low_res_{tag}"}
                 if signature.endswith(export.SEEDED_SUFFIX):
                     feeds["seed"] = "seed_1"
@@ -351,8 +353,8 @@ def test_server_process_cannot_import_bayes_zoo(exports, served):
     assert served.report["bayes_zoo_imported_after"] == []
     # ... and yet it loaded every export and ran every signature.
     for path, signatures in served.report["signatures"].items():
-        expected = (export.SUPER_RESOLUTION_SIGNATURES if SUPER_RESOLUTION in path
-                    else export.CLASSIFICATION_SIGNATURES)
+        expected = (super_resolution_serving.SIGNATURES if SUPER_RESOLUTION in path
+                    else classification_serving.SIGNATURES)
         assert signatures == sorted(expected), path
 
 
@@ -362,10 +364,10 @@ def test_every_signature_serves_its_documented_outputs(exports, served, method):
     batch = len(exports.images)
     for tag, samples in (("requested", REQUESTED_SAMPLES), ("one", 1)):
         outputs = outputs_of(served, f"{name}/predict_with_uncertainty/{tag}")
-        assert sorted(outputs) == sorted(export.OUTPUTS + ("sample_probabilities",))
+        assert sorted(outputs) == sorted(classification_serving.OUTPUTS + ("sample_probabilities",))
         assert outputs["sample_probabilities"].shape == (samples, batch, NUM_CLASSES)
     outputs = outputs_of(served, f"{name}/serving_default/a")
-    assert sorted(outputs) == sorted(export.OUTPUTS)
+    assert sorted(outputs) == sorted(classification_serving.OUTPUTS)
     for key in ("probabilities", "aleatoric_per_class", "epistemic_per_class"):
         assert outputs[key].shape == (batch, NUM_CLASSES)
     for key in ("predicted_class", "predictive_entropy", "expected_entropy",
@@ -446,8 +448,8 @@ def test_every_signature_refuses_nan_and_inf_images(exports, served, name):
         pytest.skip("bayes_zoo.super_resolution is not in this checkout")
     calls = [key for key in served.report["python_errors"] if key.startswith(name + "/")]
     signatures = {key.split("/")[1] for key in calls}
-    expected = (export.SUPER_RESOLUTION_SIGNATURES if name == SUPER_RESOLUTION
-                else export.CLASSIFICATION_SIGNATURES)
+    expected = (super_resolution_serving.SIGNATURES if name == SUPER_RESOLUTION
+                else classification_serving.SIGNATURES)
     assert signatures == set(expected)
     for key in calls:
         message = served.report["python_errors"][key]
@@ -474,7 +476,7 @@ def test_deterministic_exports_equal_predict_with_uncertainty(exports, served, n
         calls.append(f"{name}/serving_default/session")  # the C++ session path
     for call in calls:
         outputs = outputs_of(served, call)
-        for key in export.OUTPUTS:
+        for key in classification_serving.OUTPUTS:
             np.testing.assert_allclose(
                 outputs[key], getattr(library, key), rtol=1e-5, atol=1e-6,
                 err_msg=f"{call}: {key}",
@@ -506,7 +508,7 @@ def test_super_resolution_export_serves_mean_image_and_uncertainty(exports, serv
     for tag, low_res in _super_resolution_images().items():
         batch, height, width, channels = low_res.shape
         outputs = outputs_of(served, f"{SUPER_RESOLUTION}/serving_default/{tag}")
-        assert sorted(outputs) == sorted(export.SUPER_RESOLUTION_OUTPUTS)
+        assert sorted(outputs) == sorted(super_resolution_serving.OUTPUTS)
         for value in outputs.values():
             assert value.shape == (batch, 2 * height, 2 * width, channels)
         assert outputs["mean_image"].min() >= 0.0 and outputs["mean_image"].max() <= 1.0
@@ -546,7 +548,7 @@ def _documented_signatures():
     per_class, per_example = ("DT_FLOAT", "(-1, 3)"), ("DT_FLOAT", "(-1)")
     outputs = {
         name: per_class if name.endswith(("probabilities", "per_class")) else per_example
-        for name in export.OUTPUTS
+        for name in classification_serving.OUTPUTS
     }
     outputs["predicted_class"] = ("DT_INT64", "(-1)")
     predict = "tensorflow/serving/predict"
@@ -585,7 +587,7 @@ def test_saved_model_cli_lists_the_documented_signatures(exports):
 def test_predict_requests_and_responses_match_the_signature_defs(exports, served, method):
     name = f"lenet5_{method}"
     _, signatures = signature_defs(export_dir(exports, name))
-    assert sorted(signatures) == sorted(export.CLASSIFICATION_SIGNATURES)
+    assert sorted(signatures) == sorted(classification_serving.SIGNATURES)
     feeds = {
         "serving_default": {"images": exports.images},
         "predict_with_uncertainty": {
@@ -781,7 +783,7 @@ def test_cli_exports_a_model_file(capsys, tmp_path, trained_model_file):
     path = base / "lenet5_run" / "1"
     assert str(path) in out and "models.config" in out
     loaded = tf.saved_model.load(str(path))
-    assert sorted(loaded.signatures) == sorted(export.CLASSIFICATION_SIGNATURES)
+    assert sorted(loaded.signatures) == sorted(classification_serving.SIGNATURES)
     images = np.zeros([2, *IMAGE_SHAPE], np.float32)
     served = loaded.signatures["posterior_mean"](images=tf.constant(images))["probabilities"]
     model = keras.models.load_model(trained_model_file)

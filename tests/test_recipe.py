@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bayes_zoo import trainer
+from bayes_zoo.tasks.classification import trainer as task_trainer
 from bayes_zoo import zoo
 
 
@@ -105,7 +106,7 @@ def test_the_checkpoint_keeps_the_best_epochs_weights_not_the_last(tmp_path):
 
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")  # the checkpoint logs the learning rate
-    checkpoint = trainer._EpochCheckpoint(str(tmp_path), {}, None, 0.0, "", select="val_loss")
+    checkpoint = task_trainer._EpochCheckpoint(str(tmp_path), {}, None, 0.0, "", select="val_loss")
     checkpoint.set_model(model)
     kernels = []
     for epoch, val_loss in enumerate([3.0, 1.0, 2.0]):
@@ -118,7 +119,7 @@ def test_the_checkpoint_keeps_the_best_epochs_weights_not_the_last(tmp_path):
         assert json.load(file)["best"]["epoch"] == 2
     model.load_weights(os.path.join(tmp_path, trainer.CHECKPOINT_FOLDER, trainer.BEST_WEIGHTS_FILE))
     np.testing.assert_array_equal(model.layers[0].kernel.numpy(), kernels[1])
-    accuracy = trainer._EpochCheckpoint(str(tmp_path), {}, None, 0.0, "", select="val_accuracy")
+    accuracy = task_trainer._EpochCheckpoint(str(tmp_path), {}, None, 0.0, "", select="val_accuracy")
     accuracy.set_model(model)
     with pytest.raises(ValueError, match="validation_fraction"):
         accuracy.on_epoch_begin(0)

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from bayes_zoo import sr_protocol
+from bayes_zoo.tasks.super_resolution import protocol as sr_protocol
 
 SET5 = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "photos", "Set5")
 

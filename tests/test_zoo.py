@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 
+from bayes_zoo.training import BayesianModel
 from bayes_zoo import architectures
 from bayes_zoo import layers as bz_layers
 from bayes_zoo import trainer
@@ -222,7 +223,7 @@ def test_load_returns_the_saved_model(zoo_home):
     loaded = zoo.load("demo_lrt_digits", root=zoo_home)
     for saved, restored in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(saved.numpy(), restored.numpy())
-    assert type(loaded) is architectures.classification.BayesianModel
+    assert type(loaded) is BayesianModel
 
 
 def test_save_for_inference_leaves_out_the_optimizer_state(zoo_home):

@@ -1,0 +1,461 @@
+"""Training a DCGAN with a Bayesian discriminator (Shridhar et al., section 6.2).
+
+The model and its training step are `bz.architectures.BayesianDCGAN`; this
+module feeds and watches it:
+
+- `real_images`: a dataset of `bz.data` as batches of images in [-1, 1];
+- `train`: compiles the two Adam optimizers and runs `fit`;
+- `SampleGrid`: a callback writing a PNG grid of samples after every epoch;
+- `image_grid`: the grid itself, as a uint8 array;
+- `plot_training`: a PNG of both losses and of the discriminator's epistemic
+  uncertainty on real against generated images, epoch by epoch;
+- `sample_quality`: Frechet and kernel distances between generated and real
+  images in a classifier's feature space, and the classes the samples cover;
+- `train_card`: a zoo card, for `bayes-zoo train`.
+
+```python
+images, num_images = bz.gan.real_images("cifar10", data_dir="cifar10-jpeg", image_size=32)
+gan = bz.architectures.dcgan(image_size=32, num_train_examples=num_images)
+history = bz.gan.train(gan, images, epochs=25, sample_dir="samples")
+bz.gan.plot_training(history, "training.png")
+```
+
+Learning rate: the paper's text uses 1e-4 ("whereas in [DCGAN] 0.0002 was
+used"), its appendix table 1e-3; the table's GAN rows also list an upscale
+factor and an MSE loss, copied from the super-resolution table, so the text's
+1e-4 is the default here, with Adam's beta_1 = 0.5 as both say.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from bayes_zoo import data as data_lib
+from bayes_zoo.card_tables import distribution_from_card
+from bayes_zoo.tasks.gan.dcgan import dcgan
+
+LEARNING_RATE = 1e-4
+BETA_1 = 0.5
+_GRID_PADDING = 2
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Argument `{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def real_images(name, *, data_dir=None, image_size=32, batch_size=64, seed=0):
+    """The training images of a `bz.data` dataset, batched, in [-1, 1].
+
+    Reads the official train split (no validation carved out) with
+    `bz.data.load_splits`, resized to `image_size` when that differs from the
+    native size, and normalises it with 0.5 as the paper: `x * 2 - 1`.
+    Labels are dropped.
+
+    Args:
+        name: a dataset of `bz.data.DATASETS`, e.g. `"cifar10"`.
+        data_dir: folder holding the dataset (see `bz.data.load`).
+        image_size: int, the side of the square images.
+        batch_size: positive int.
+        seed: int, seeds the shuffling.
+
+    Returns:
+        `(dataset, num_images)`: a shuffled `tf.data.Dataset` of float32
+        batches `[b, image_size, image_size, channels]`, and the number of
+        images (for the discriminator's KL weight).
+
+    Example:
+
+    >>> images, num_images = bz.gan.real_images("cifar10", data_dir="/data/cifar10-jpeg")
+    """
+    _check_positive_int("image_size", image_size)
+    splits = data_lib.load_splits(
+        name,
+        batch_size=batch_size,
+        seed=seed,
+        data_dir=data_dir,
+        validation_fraction=0.0,
+        image_size=(image_size, image_size),
+    )
+    dataset = splits.train.map(lambda images, labels: images * 2.0 - 1.0)
+    return dataset, splits.num_train_examples
+
+
+def image_grid(images, columns=8):
+    """Tiles images in [-1, 1] into one uint8 picture.
+
+    Args:
+        images: float array or tensor `[n, height, width, channels]` in
+            [-1, 1] (values outside are clipped).
+        columns: positive int, images per row.
+
+    Returns:
+        A uint8 array `[rows * (height + 2) + 2, columns * (width + 2) + 2,
+        channels]` with 2-pixel black gaps.
+
+    Example:
+
+    >>> grid = bz.gan.image_grid(gan.generate(64), columns=8)
+    """
+    _check_positive_int("columns", columns)
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or len(images) == 0:
+        raise ValueError(
+            "Argument `images` must be a non-empty [n, height, width, channels] batch. "
+            f"Received: shape={images.shape}"
+        )
+    count, height, width, channels = images.shape
+    rows = -(-count // columns)
+    pixels = np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    step_y, step_x = height + _GRID_PADDING, width + _GRID_PADDING
+    grid = np.zeros(
+        (rows * step_y + _GRID_PADDING, columns * step_x + _GRID_PADDING, channels), np.uint8
+    )
+    for index, image in enumerate(pixels):
+        top = _GRID_PADDING + (index // columns) * step_y
+        left = _GRID_PADDING + (index % columns) * step_x
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
+def _write_png(array, path):
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    tf.io.write_file(path, tf.io.encode_png(array))
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes a PNG grid of generated images after every epoch.
+
+    The latent vectors are drawn once, so the grids show how the same
+    samples evolve. The generator runs in inference mode (batch
+    normalisation with its moving statistics).
+
+    Args:
+        folder: where `samples_epoch_001.png`, `samples_epoch_002.png`, ...
+            go.
+        num_images: positive int, the images per grid.
+        columns: positive int, images per row.
+        seed: int, seeds the latent vectors.
+
+    Example:
+
+    >>> gan.fit(images, epochs=10, callbacks=[bz.gan.SampleGrid("samples")])
+    """
+
+    def __init__(self, folder, num_images=64, columns=8, seed=0):
+        super().__init__()
+        _check_positive_int("num_images", num_images)
+        _check_positive_int("columns", columns)
+        self.folder = os.fspath(folder)
+        self.num_images = num_images
+        self.columns = columns
+        self.seed = seed
+        self.paths = []
+        self._latent = None
+
+    def on_train_begin(self, logs=None):
+        if self._latent is None:
+            rng = np.random.default_rng(self.seed)
+            self._latent = rng.standard_normal(
+                (self.num_images, self.model.latent_dim)
+            ).astype(np.float32)
+
+    def on_epoch_end(self, epoch, logs=None):
+        images = self.model.generator(self._latent, training=False)
+        path = os.path.join(self.folder, f"samples_epoch_{epoch + 1:03d}.png")
+        _write_png(image_grid(images, self.columns), path)
+        self.paths.append(path)
+
+
+def plot_training(history, path, title=None):
+    """A PNG of the GAN's losses and of its discriminator's epistemic uncertainty.
+
+    Left: the discriminator's cross-entropy (`d_loss` less its KL term
+    `d_kl`, whose mean the legend gives: it is nearly constant and would
+    squash the curves) and `g_loss` per epoch. Right: the Monte
+    Carlo standard deviation of D's probability on real and on generated
+    images per epoch (`d_uncertainty_real`, `d_uncertainty_fake`), when the
+    model logged them.
+
+    Args:
+        history: a `keras.callbacks.History` from `fit`, or its `history`
+            dict.
+        path: the `.png` file to write (its folder is created).
+        title: optional figure title.
+
+    Returns:
+        The path written.
+
+    Example:
+
+    >>> bz.gan.plot_training(history, "runs/dcgan/training.png")
+    """
+    logs = history.history if isinstance(history, keras.callbacks.History) else history
+    path = os.fspath(path)
+    if not path.lower().endswith(".png"):
+        raise ValueError(f"Argument `path` must name a .png file. Received: path={path!r}")
+    for key in ("d_loss", "g_loss"):
+        if not logs.get(key):
+            raise ValueError(
+                f"Argument `history` has no {key!r} values; it must come from "
+                f"BayesianDCGAN.fit. Received keys: {sorted(logs)}"
+            )
+    epochs = np.arange(1, len(logs["d_loss"]) + 1)
+    has_uncertainty = bool(logs.get("d_uncertainty_real"))
+    figure = Figure(figsize=(11 if has_uncertainty else 5.5, 4), dpi=120)
+    losses = figure.add_subplot(1, 2 if has_uncertainty else 1, 1)
+    kl = np.asarray(logs.get("d_kl") or np.zeros(len(epochs)))
+    losses.plot(
+        epochs,
+        np.asarray(logs["d_loss"]) - kl,
+        marker="o",
+        label=f"discriminator cross-entropy (+ KL {kl.mean():.3g})",
+    )
+    losses.plot(epochs, logs["g_loss"], marker="o", label="generator")
+    losses.set_xlabel("epoch")
+    losses.set_ylabel("loss")
+    losses.set_title("Losses")
+    losses.legend()
+    if has_uncertainty:
+        uncertainty = figure.add_subplot(1, 2, 2)
+        uncertainty.plot(epochs, logs["d_uncertainty_real"], marker="o", label="real images")
+        uncertainty.plot(epochs, logs["d_uncertainty_fake"], marker="o", label="generated images")
+        uncertainty.set_xlabel("epoch")
+        uncertainty.set_ylabel("MC std of D(x)")
+        uncertainty.set_title("Discriminator's epistemic uncertainty")
+        uncertainty.legend()
+    for axes in figure.axes:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    FigureCanvasAgg(figure).print_png(path)
+    return path
+
+
+def sample_quality(classifier, real, generated, batch_size=256, kernel_subsets=10,
+                   kernel_subset_size=1000):
+    """How close generated images are to real ones, in a classifier's feature space.
+
+    The features are the classifier's penultimate activations (the input of
+    its last layer), with the posterior means of a Bayesian classifier so
+    that they are deterministic. Not the Inception FID: no Inception weights
+    are shipped, and distances on another network's features are comparable
+    only with each other.
+
+    Args:
+        classifier: a Keras classifier of images in [0, 1] (logits out), e.g.
+            the zoo's best CIFAR-10 model.
+        real, generated: image arrays `[n, h, w, c]` in [-1, 1] (the
+            generator's range; rescaled to [0, 1] for the classifier).
+        batch_size: positive int, images per classifier call.
+        kernel_subsets, kernel_subset_size: as for
+            `bz.metrics.kernel_distance`.
+
+    Returns:
+        A dict: `frechet_distance`, `kernel_distance` (the mean MMD^2) and
+        `kernel_distance_std`, floats; `class_histogram`, the generated
+        images' predicted-class counts (a list); `classes_covered`, how many
+        classes at least one generated image is predicted as.
+
+    Example:
+
+    >>> quality = bz.gan.sample_quality(bz.zoo.load("alexnet_lrt_cifar10"),
+    ...                                 real_test_images, generated_images)
+    """
+    from bayes_zoo import metrics
+    from bayes_zoo.layers.stochastic_layer import posterior_mean
+
+    features_model = keras.Model(classifier.inputs,
+                                 [classifier.layers[-1].input, classifier.outputs[0]])
+
+    def features_and_classes(images):
+        images = (np.asarray(images, np.float32) + 1.0) / 2.0
+        with posterior_mean(features_model):
+            features, logits = features_model.predict(images, batch_size=batch_size, verbose=0)
+        return features.reshape(len(images), -1), np.argmax(logits, axis=-1)
+
+    real_features, _ = features_and_classes(real)
+    generated_features, classes = features_and_classes(generated)
+    kernel = metrics.kernel_distance(real_features, generated_features,
+                                     num_subsets=kernel_subsets, subset_size=kernel_subset_size)
+    num_classes = int(classifier.outputs[0].shape[-1])
+    histogram = np.bincount(classes, minlength=num_classes)
+    return {
+        "frechet_distance": metrics.frechet_distance(real_features, generated_features),
+        "kernel_distance": kernel["mean"],
+        "kernel_distance_std": kernel["std"],
+        "class_histogram": histogram.tolist(),
+        "classes_covered": int(np.count_nonzero(histogram)),
+    }
+
+
+def train(
+    gan,
+    images,
+    *,
+    epochs,
+    learning_rate=LEARNING_RATE,
+    beta_1=BETA_1,
+    steps_per_epoch=None,
+    sample_dir=None,
+    callbacks=(),
+    verbose=1,
+):
+    """Compiles a `BayesianDCGAN` with two Adam optimizers and trains it.
+
+    Args:
+        gan: a `bz.architectures.BayesianDCGAN`, e.g. from
+            `bz.architectures.dcgan`.
+        images: a `tf.data.Dataset` of image batches in [-1, 1] (see
+            `real_images`), or such an array.
+        epochs: positive int.
+        learning_rate: positive float, both optimizers' (the paper's 1e-4).
+        beta_1: float in [0, 1), Adam's first-moment decay (0.5).
+        steps_per_epoch: positive int or None; with a dataset, the epochs
+            then take this many batches (the dataset is repeated).
+        sample_dir: None, or a folder for a `SampleGrid` PNG after every
+            epoch.
+        callbacks: further Keras callbacks.
+        verbose: 0, 1 (progress bar) or 2 (one line per epoch).
+
+    Returns:
+        The `keras.callbacks.History` of `fit`.
+
+    Example:
+
+    >>> history = bz.gan.train(gan, images, epochs=5, sample_dir="samples")
+    """
+    _check_positive_int("epochs", epochs)
+    if steps_per_epoch is not None:
+        _check_positive_int("steps_per_epoch", steps_per_epoch)
+        if isinstance(images, tf.data.Dataset):
+            images = images.repeat()
+    if not learning_rate > 0:
+        raise ValueError(
+            f"Argument `learning_rate` must be positive. Received: learning_rate={learning_rate!r}"
+        )
+    if not 0 <= beta_1 < 1:
+        raise ValueError(f"Argument `beta_1` must be in [0, 1). Received: beta_1={beta_1!r}")
+    gan.compile(
+        d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
+        g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1),
+    )
+    callbacks = list(callbacks)
+    if sample_dir is not None:
+        callbacks.append(SampleGrid(sample_dir))
+    return gan.fit(
+        images,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        # A dataset shuffles itself.
+        shuffle=not isinstance(images, tf.data.Dataset),
+    )
+
+
+def train_card(
+    card,
+    *,
+    epochs=None,
+    batch_size=None,
+    data_dir=None,
+    output_dir=None,
+    seed=0,
+    max_steps_per_epoch=None,
+    verbose=1,
+):
+    """Trains the DCGAN a zoo card describes (`task = "gan"`).
+
+    The card names the dataset (`dataset`, read by `real_images` from
+    `data_dir`), the discriminator's method and the builder's arguments in
+    `[model]` (`image_size`, `latent_dim`, `ngf`, `ndf`, `batch_norm`,
+    `uncertainty_samples`), the discriminator's `[prior]` and `[posterior]`,
+    and `[training]` (`epochs`, `batch_size`, `learning_rate`, `beta_1`).
+
+    Args:
+        card: dict, the parsed TOML card.
+        epochs, batch_size: positive ints overriding the card's.
+        data_dir: folder holding the dataset (see `bz.data.load`).
+        output_dir: None, or a folder that receives `model.keras`,
+            `history.csv`, `training.png` and `samples/samples_epoch_*.png`.
+        seed: int, seeds Keras (initial weights), the data order, the latent
+            vectors and the discriminator's noise.
+        max_steps_per_epoch: positive int or None, caps the batches per epoch.
+        verbose: 0, 1 or 2, as Keras' `fit`.
+
+    Returns:
+        A dict of the last epoch's metrics: `d_loss`, `g_loss`, `d_kl`,
+        `d_real`, `d_fake`, `d_uncertainty_real`, `d_uncertainty_fake`.
+
+    Raises:
+        ValueError: a card of another task, or a bad argument.
+        FileNotFoundError: the dataset is not in `data_dir`.
+
+    Example:
+
+    >>> card = tomllib.load(open("models/dcgan_bayesian_cifar10.toml", "rb"))
+    >>> bz.gan.train_card(card, data_dir="/data/cifar10-jpeg", epochs=1)["g_loss"]
+    """
+    if not isinstance(card, dict) or card.get("task") != "gan":
+        received = card.get("task") if isinstance(card, dict) else card
+        raise ValueError(f"This trains cards whose task is 'gan'. Received: task={received!r}")
+    if card.get("architecture") != "dcgan":
+        raise ValueError(
+            "A GAN card needs architecture='dcgan'. Received: "
+            f"architecture={card.get('architecture')!r}"
+        )
+    model_config = dict(card.get("model", {}))
+    training = card.get("training", {})
+    for key, supported in (("optimizer", "adam"), ("loss", "binary_cross_entropy")):
+        if training.get(key, supported) != supported:
+            raise ValueError(
+                f"Card [training] {key} must be {supported!r} for a GAN. "
+                f"Received: {key}={training[key]!r}"
+            )
+    keras.utils.set_random_seed(seed)
+    images, num_images = real_images(
+        card.get("dataset", "cifar10"),
+        data_dir=data_dir,
+        image_size=model_config.get("image_size", 64),
+        batch_size=batch_size or training.get("batch_size", 64),
+        seed=seed,
+    )
+    gan = dcgan(
+        method=card.get("method", "lrt"),
+        num_train_examples=num_images,
+        prior=distribution_from_card(card, "prior"),
+        posterior=distribution_from_card(card, "posterior"),
+        seed=seed,
+        **model_config,
+    )
+    callbacks = []
+    if output_dir is not None:
+        os.makedirs(output_dir, exist_ok=True)
+        callbacks.append(keras.callbacks.CSVLogger(os.path.join(output_dir, "history.csv")))
+    history = train(
+        gan,
+        images,
+        epochs=epochs or training.get("epochs", 100),
+        learning_rate=training.get("learning_rate", LEARNING_RATE),
+        beta_1=training.get("beta_1", BETA_1),
+        steps_per_epoch=max_steps_per_epoch,
+        sample_dir=None if output_dir is None else os.path.join(output_dir, "samples"),
+        callbacks=callbacks,
+        verbose=verbose,
+    )
+    if output_dir is not None:
+        gan.save(os.path.join(output_dir, "model.keras"))
+        plot_training(history, os.path.join(output_dir, "training.png"))
+    return {key: float(values[-1]) for key, values in history.history.items()}
