@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from bayes_zoo import architectures
 from bayes_zoo import callbacks as bz_callbacks
-from bayes_zoo import evaluation
+from bayes_zoo.tasks.classification import evaluation
 from bayes_zoo import trainer
 from bayes_zoo import zoo
 

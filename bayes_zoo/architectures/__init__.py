@@ -3,7 +3,9 @@
 The classifiers live in `bayes_zoo.tasks.classification.architectures`, ESPCN
 in `bayes_zoo.tasks.super_resolution.espcn`, the DCGAN in
 `bayes_zoo.tasks.gan.dcgan`; this package keeps today's names
-(`bz.architectures.lenet5`, `bz.architectures.get`) as thin re-exports.
+(`bz.architectures.lenet5`, `bz.architectures.get`) as thin re-exports. It imports through its submodules, as
+before, so that importing one later (`bayes_zoo.architectures.espcn`) cannot rebind the
+package's `espcn` function to the module.
 
 Every classifier builder returns an uncompiled `bz.training.BayesianModel` and takes a
 `method` (`METHODS`) that chooses the layers: frequentist, Bayes by Backprop
@@ -18,20 +20,20 @@ Example:
 
 from bayes_zoo.methods import METHODS
 from bayes_zoo.methods import VARIATIONAL_METHODS
-from bayes_zoo.tasks.classification.architectures import ACTIVATIONS
-from bayes_zoo.tasks.classification.architectures import GAL_DROPOUT_PLACEMENTS
-from bayes_zoo.tasks.classification.architectures import alexnet
-from bayes_zoo.tasks.classification.architectures import alexnet_half
-from bayes_zoo.tasks.classification.architectures import gal_lenet
-from bayes_zoo.tasks.classification.architectures import lenet5
-from bayes_zoo.tasks.classification.architectures import three_conv_three_fc
-from bayes_zoo.tasks.gan.dcgan import BayesianDCGAN
-from bayes_zoo.tasks.gan.dcgan import dcgan
-from bayes_zoo.tasks.gan.dcgan import dcgan_discriminator
-from bayes_zoo.tasks.gan.dcgan import dcgan_generator
-from bayes_zoo.tasks.gan.dcgan import discriminator_uncertainty
-from bayes_zoo.tasks.super_resolution.espcn import PixelShuffle
-from bayes_zoo.tasks.super_resolution.espcn import espcn
+from bayes_zoo.architectures.classification import ACTIVATIONS
+from bayes_zoo.architectures.classification import GAL_DROPOUT_PLACEMENTS
+from bayes_zoo.architectures.classification import alexnet
+from bayes_zoo.architectures.classification import alexnet_half
+from bayes_zoo.architectures.classification import gal_lenet
+from bayes_zoo.architectures.classification import lenet5
+from bayes_zoo.architectures.classification import three_conv_three_fc
+from bayes_zoo.architectures.dcgan import BayesianDCGAN
+from bayes_zoo.architectures.dcgan import dcgan
+from bayes_zoo.architectures.dcgan import dcgan_discriminator
+from bayes_zoo.architectures.dcgan import dcgan_generator
+from bayes_zoo.architectures.dcgan import discriminator_uncertainty
+from bayes_zoo.architectures.espcn import PixelShuffle
+from bayes_zoo.architectures.espcn import espcn
 
 _CLASSIFIERS = {
     "lenet5": lenet5,

@@ -2,7 +2,7 @@
 
 Two modules, re-exported here as `bz.zoo.*`:
 
-- `cards`: the card schema. A card (`models/<name>.toml`) says what a zoo
+- `card_schema`: the card schema. A card (`models/<name>.toml`) says what a zoo
   model is and how it is trained (task, architecture, method, dataset, and
   the `[model]`, `[prior]`, `[posterior]`, `[data]`, `[training]`,
   `[evaluation]`, `[paper]`, `[results]` and `[artefacts]` tables); each
@@ -29,18 +29,18 @@ from bayes_zoo.saving import save_for_inference
 from bayes_zoo.tasks.classification import DATASETS as CLASSIFICATION_DATASETS
 from bayes_zoo.tasks.classification import DataConfig
 from bayes_zoo.tasks.super_resolution import PhotographDataConfig
-from bayes_zoo.zoo.cards import BUILDER_PARAMETERS
-from bayes_zoo.zoo.cards import KL_SCHEDULES
-from bayes_zoo.zoo.cards import LR_SCHEDULES
-from bayes_zoo.zoo.cards import METHODS
-from bayes_zoo.zoo.cards import OPTIMIZERS
-from bayes_zoo.zoo.cards import SELECTIONS
-from bayes_zoo.zoo.cards import TASKS
-from bayes_zoo.zoo.cards import VARIATIONAL_METHODS
-from bayes_zoo.zoo.cards import Card
-from bayes_zoo.zoo.cards import EvaluationConfig
-from bayes_zoo.zoo.cards import TrainingConfig
-from bayes_zoo.zoo.cards import read_card
+from bayes_zoo.zoo.card_schema import BUILDER_PARAMETERS
+from bayes_zoo.zoo.card_schema import KL_SCHEDULES
+from bayes_zoo.zoo.card_schema import LR_SCHEDULES
+from bayes_zoo.zoo.card_schema import METHODS
+from bayes_zoo.zoo.card_schema import OPTIMIZERS
+from bayes_zoo.zoo.card_schema import SELECTIONS
+from bayes_zoo.zoo.card_schema import TASKS
+from bayes_zoo.zoo.card_schema import VARIATIONAL_METHODS
+from bayes_zoo.zoo.card_schema import Card
+from bayes_zoo.zoo.card_schema import EvaluationConfig
+from bayes_zoo.zoo.card_schema import TrainingConfig
+from bayes_zoo.zoo.card_schema import read_card
 from bayes_zoo.zoo.registry import HOME_VARIABLE
 from bayes_zoo.zoo.registry import card
 from bayes_zoo.zoo.registry import cards

@@ -16,8 +16,8 @@ import os
 
 from bayes_zoo import saving
 from bayes_zoo import task_registry
-from bayes_zoo.zoo.cards import Card
-from bayes_zoo.zoo.cards import read_card
+from bayes_zoo.zoo.card_schema import Card
+from bayes_zoo.zoo.card_schema import read_card
 
 HOME_VARIABLE = "BAYES_ZOO_HOME"
 
