@@ -308,6 +308,33 @@ def prune_log_alpha(model, threshold=None, fraction=None):
     )
 
 
+def fraction_for_budget(non_zero_parameters, prunable_weights, target_parameters):
+    """The fraction of every kernel to prune so that `target_parameters` non-zero ones remain.
+
+    Each pruned kernel weight removes two stored numbers, its posterior mean
+    and its spread (`bz.pruning.count_parameters`' `non_zero_parameters`
+    counts two per non-zero variational weight), so pruning a fraction `f`
+    of `prunable_weights` leaves `non_zero_parameters - 2 f prunable_weights`.
+
+    Args:
+        non_zero_parameters: int, the model's non-zero parameters before.
+        prunable_weights: int, the non-zero kernel weights (biases are not
+            pruned).
+        target_parameters: int, e.g. the frequentist twin's parameter count.
+
+    Returns:
+        A float in [0, 1]; 0 when the model is within the budget already, 1
+        when even pruning every kernel weight would not reach it.
+    """
+    if prunable_weights <= 0:
+        raise ValueError(f"Argument `prunable_weights` must be positive. Received: "
+                         f"{prunable_weights!r}")
+    excess = non_zero_parameters - target_parameters
+    if excess <= 0:
+        return 0.0
+    return min(1.0, excess / (2.0 * prunable_weights))
+
+
 def count_parameters(model):
     """Counts a model's parameters, and the non-zero ones of its posteriors.
 
@@ -359,3 +386,57 @@ def count_parameters(model):
         "non_zero_parameters": 2 * non_zero_means
         + sum(int(np.count_nonzero(v.numpy())) for v in deterministic),
     }
+
+
+CRITERIA = {"l1": prune_l1, "signal_to_noise": prune_signal_to_noise}
+
+
+def prune_to_budget(model, target_parameters, criterion="l1"):
+    """Prunes the same fraction of every kernel until `target_parameters` non-zero ones remain.
+
+    The fraction comes from `fraction_for_budget`; each layer rounds its own
+    count, so where that leaves the model a few parameters over the budget,
+    it prunes a little further (weights pruned before stay pruned).
+
+    Args:
+        model: a Keras model with built variational layers; changed in place.
+        target_parameters: positive int, the budget of
+            `count_parameters(model)["non_zero_parameters"]`, e.g. the
+            frequentist twin's `count_parameters(twin)["trainable"]`.
+        criterion: `"l1"` (`prune_l1`) or `"signal_to_noise"`.
+
+    Returns:
+        `(model, report)`: the pruned model and a `PruningReport` of the
+        whole step.
+
+    Example:
+
+    >>> model, report = bz.pruning.prune_to_budget(model, twin.count_params())
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"Argument `criterion` must be one of {sorted(CRITERIA)}. "
+                         f"Received: criterion={criterion!r}")
+    if isinstance(target_parameters, bool) or not isinstance(target_parameters, int) \
+            or target_parameters < 1:
+        raise ValueError("Argument `target_parameters` must be a positive integer. "
+                         f"Received: target_parameters={target_parameters!r}")
+    layers = _variational_layers(model)
+    before = [LayerPruning(layer.name, int(np.prod(layer.weight_shapes["kernel"])),
+                           int(np.count_nonzero(kernel_means(layer))), 0) for layer in layers]
+    num_weights = sum(layer.num_weights for layer in before)
+    prunable = sum(layer.non_zero_before for layer in before)
+    fraction = fraction_for_budget(count_parameters(model)["non_zero_parameters"], prunable,
+                                   target_parameters)
+    # Fractions of every kernel: weights pruned before count in them.
+    fraction = (num_weights - prunable + fraction * prunable) / num_weights
+    for _ in range(100):
+        model, _ = CRITERIA[criterion](model, fraction=fraction)
+        excess = count_parameters(model)["non_zero_parameters"] - target_parameters
+        if excess <= 0 or fraction >= 1.0:
+            break
+        fraction = min(1.0, fraction + excess / (2.0 * num_weights))
+    for layer_pruning, layer in zip(before, layers):
+        layer_pruning.non_zero_after = int(np.count_nonzero(kernel_means(layer)))
+    description = (f"{criterion}, {fraction:.2%} of each kernel, to "
+                   f"{target_parameters:,} non-zero parameters")
+    return model, PruningReport(description, before)

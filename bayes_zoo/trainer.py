@@ -21,6 +21,7 @@ from bayes_zoo.tasks.classification.trainer import CHECKPOINT_FOLDER
 from bayes_zoo.tasks.classification.trainer import LOG_FILE
 from bayes_zoo.tasks.classification.trainer import METRICS_FILE
 from bayes_zoo.tasks.classification.trainer import MODEL_FILE
+from bayes_zoo.tasks.classification.trainer import PruningStart
 from bayes_zoo.tasks.classification.trainer import SELECTION_MODES
 from bayes_zoo.tasks.classification.trainer import STATE_FILE
 from bayes_zoo.tasks.classification.trainer import STRATEGIES
@@ -35,8 +36,8 @@ from bayes_zoo.tasks.classification.trainer import make_optimizer
 __all__ = [
     "BEST_WEIGHTS_FILE", "CHECKPOINT_FOLDER", "LOG_FILE", "METRICS_FILE", "MODEL_FILE",
     "SELECTION_MODES", "STATE_FILE", "STRATEGIES", "TF_CONFIG_VARIABLE", "CaffeInverseDecay",
-    "TrainingRun", "apply_weight_decay", "compile_model", "evaluate_model",
-    "make_learning_rate", "make_optimizer", "train",
+    "PruningStart", "TrainingRun", "apply_weight_decay", "compile_model", "evaluate_model",
+    "make_learning_rate", "make_optimizer", "pruning_start", "train",
 ]
 
 
@@ -60,4 +61,41 @@ def train(card, *, output_dir=None, **options):
     zoo_card = card if isinstance(card, zoo.Card) else zoo.card(card)
     if output_dir is None:
         output_dir = os.path.dirname(zoo.model_path(zoo_card))
+    if zoo_card.pruning is not None and options.get("pruning_start") is None:
+        options["pruning_start"] = pruning_start(zoo_card)
     return _task_trainer.train(zoo_card, output_dir=output_dir, **options)
+
+
+def pruning_start(zoo_card):
+    """Where a `[pruning]` card starts: its parent's trained model, in the card's own zoo.
+
+    The budget is the parameter count of the `[pruning] parameters_of`
+    card's network, built (untrained) on the card's dataset.
+
+    Args:
+        zoo_card: a `bz.zoo.Card` with a `[pruning]` table.
+
+    Returns:
+        A `PruningStart`.
+
+    Raises:
+        FileNotFoundError: the parent card has no trained model yet (the
+            message gives the command that trains it).
+
+    Example:
+
+    >>> bz.trainer.pruning_start(bz.zoo.card("alexnet_lrt_l1_pruned_cifar10"))
+    """
+    folder = os.path.dirname(zoo_card.path)
+    root = os.path.dirname(folder)
+    parent = zoo.read_card(os.path.join(folder, f"{zoo_card.pruning.parent}.toml"))
+    model_file = os.path.join(root, parent.artefacts["model"])
+    if not os.path.isfile(model_file):
+        raise FileNotFoundError(
+            f"Card {zoo_card.name!r} prunes the trained model of {parent.name!r}, and "
+            f"{model_file} does not exist. Fix: train it first "
+            f"(`bayes-zoo train {parent.name}`).")
+    budget = zoo.read_card(os.path.join(folder, f"{zoo_card.pruning.parameters_of}.toml"))
+    # The count depends on the network's shapes only, not on the KL's N.
+    target = budget.build_model(num_train_examples=1).count_params()
+    return _task_trainer.PruningStart(model_file=model_file, target_parameters=int(target))

@@ -104,33 +104,6 @@ def _reproduce_module():
 # Pure helpers (tested without a model).
 
 
-def fraction_for_budget(non_zero_parameters, prunable_weights, target_parameters):
-    """The fraction of every kernel to prune so that `target_parameters` non-zero ones remain.
-
-    Each pruned kernel weight removes two stored numbers, its posterior mean
-    and its spread (`bz.pruning.count_parameters`' `non_zero_parameters`
-    counts two per non-zero variational weight), so pruning a fraction `f`
-    of `prunable_weights` leaves `non_zero_parameters - 2 f prunable_weights`.
-
-    Args:
-        non_zero_parameters: int, the model's non-zero parameters before.
-        prunable_weights: int, the non-zero kernel weights (biases are not
-            pruned).
-        target_parameters: int, e.g. the frequentist twin's parameter count.
-
-    Returns:
-        A float in [0, 1]; 0 when the model is within the budget already, 1
-        when even pruning every kernel weight would not reach it.
-    """
-    if prunable_weights <= 0:
-        raise ValueError(f"Argument `prunable_weights` must be positive. Received: "
-                         f"{prunable_weights!r}")
-    excess = non_zero_parameters - target_parameters
-    if excess <= 0:
-        return 0.0
-    return min(1.0, excess / (2.0 * prunable_weights))
-
-
 def global_threshold_fractions(abs_means, fraction):
     """One |mu| threshold that prunes `fraction` of all the kernels' weights together.
 
@@ -522,7 +495,7 @@ def run(args):
     # --- The fraction that meets the frequentist budget, and the diagnostics.
     layers = _layer_diagnostics(model)
     prunable = sum(int(np.count_nonzero(layer["abs_mu"])) for layer in layers)
-    fraction = fraction_for_budget(counts["non_zero_parameters"], prunable,
+    fraction = bz.pruning.fraction_for_budget(counts["non_zero_parameters"], prunable,
                                    frequentist_parameters)
     _say(f"{counts['non_zero_parameters']:,} non-zero parameters, {prunable:,} kernel "
          f"weights; pruning {fraction:.4%} of each kernel leaves about "

@@ -80,6 +80,8 @@ ROWS = (
     "gal_lenet_none_mnist",
     "alexnet_lrt_cifar10",
     "alexnet_frequentist_cifar10",
+    "alexnet_lrt_l1_cifar10",
+    "alexnet_lrt_l1_pruned_cifar10",
     "alexnet_half_lrt_cifar10",
     "alexnet_half_lrt_paper_cifar10",
     "alexnet_half_frequentist_cifar10",
@@ -405,6 +407,9 @@ def run_row(name, args):
         "evaluation_seconds": evaluation["seconds"],
         "machine": machine_description(),
         "train_command": train_command(card, trained),
+        # What a sparse copy stores: a mean and a spread per non-zero variational weight.
+        "non_zero_parameters": bz.pruning.count_parameters(model)["non_zero_parameters"],
+        "pruned_from": trained.get("pruned_from"),
         "reproduce_command": _reproduce_command(name, trained, card, args.data_dir),
         "evaluated": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -626,6 +631,54 @@ def target_lines(rows):
     return out + [""]
 
 
+# Table 7 as zoo rows: (pruned row, its parent, the frequentist budget); the pruned row
+# is to stay within PRUNED_TARGET_POINTS of its parent's accuracy.
+PRUNED_ROWS = (("alexnet_lrt_l1_pruned_cifar10", "alexnet_lrt_l1_cifar10",
+                "alexnet_frequentist_cifar10"),)
+PRUNED_TARGET_POINTS = 3.0
+
+
+def _non_zero_parameters(row):
+    """A row's stored numbers (`bz.pruning.count_parameters`), from its record or its model."""
+    if row.get("non_zero_parameters") is not None:
+        return row["non_zero_parameters"]
+    import bayes_zoo as bz
+
+    return bz.pruning.count_parameters(
+        bz.zoo.load(row["row"], compile=False))["non_zero_parameters"]
+
+
+def pruned_row_lines(rows):
+    """RESULTS.md's Table 7 of zoo rows: a parent, its pruned row, the frequentist budget."""
+    out = []
+    for pruned, parent, frequentist in PRUNED_ROWS:
+        measured = [rows.get(name, {}) for name in (parent, frequentist, pruned)]
+        if not all("metrics" in row for row in measured):
+            continue
+        out += ["## Table 7 as zoo rows: L1 norm, then pruning", "",
+                f"Shridhar et al., Table 7: 73% (Bayesian AlexNet), 73% (frequentist), 71% (L1 "
+                f"pruned). `{pruned}` is `{parent}` pruned by |μ| to `{frequentist}`'s parameter "
+                "count (a mean and a spread per kept weight) through the layers' kernel masks, "
+                "then trained on with the pruned weights held at zero. Held-out test split.", "",
+                "| row | non-zero parameters | epochs | accuracy | NLL | ECE | paper |",
+                "|---|---|---|---|---|---|---|"]
+        for row in measured:
+            metrics = row["metrics"]
+            paper = row.get("paper", {}).get("accuracy")
+            out.append(f"| {row['row']} | {_non_zero_parameters(row):,} | {row['epochs']} "
+                       f"| {metrics['accuracy']:.2%} | {metrics['nll']:.4f} "
+                       f"| {metrics['ece']:.4f} | {'–' if paper is None else f'{paper:.0%}'} |")
+        drop = 100 * (measured[0]["metrics"]["accuracy"] - measured[2]["metrics"]["accuracy"])
+        within = "met" if drop <= PRUNED_TARGET_POINTS else (
+            f"missed by {drop - PRUNED_TARGET_POINTS:.2f} points")
+        budget = _non_zero_parameters(measured[2]) <= _non_zero_parameters(measured[1])
+        out += ["", f"Pruning cost {drop:.2f} points of accuracy (paper: 2); the target, within "
+                    f"{PRUNED_TARGET_POINTS:g} points of the parent: {within}. At most the "
+                    f"frequentist AlexNet's parameter count: {'met' if budget else 'missed'}.",
+                ""]
+    return out
+
+
 RECIPE_CONCLUSIONS = "recipe_study_conclusions.md"
 
 
@@ -740,6 +793,7 @@ def render_markdown(rows, cards, further=None):
         "",
     ]
     out += target_lines(rows)
+    out += pruned_row_lines(rows)
     out += recipe_study_lines()
     table4_rows = [row for row in measured if "epistemic_normalized" in row["metrics"]]
     if table4_rows:

@@ -1,19 +1,24 @@
 """Bayesian ESPCN x3 against bicubic and the frequentist ESPCN, by the literature's protocol.
 
 Run by `benchmarks/reproduce.py --rows espcn_x3 --data-dir DIR` (DIR holds `photos/` or is
-it). For each of the cards `espcn_lrt_bsds` and `espcn_frequentist_bsds` it trains the card
+it). For each of the cards `espcn_lrt_bsds` (softplus posterior), `espcn_lrt_paper_bsds` (the
+paper's alpha * mu^2) and `espcn_frequentist_bsds` it trains the card
 (`bz.super_resolution.train_card`, the same photographs, crops, augmentation and epochs; its
-`model.keras` goes to `saved_models/<card>/`), then scores it on Set5 and Set14 with
+`model.keras` goes to `saved_models/<card>/`) where it has no trained model yet or `--retrain`
+asks (a card already trained keeps the epochs and training time of the last record), then
+scores it on Set5 and Set14 with
 `bz.super_resolution.evaluate` (`bz.sr_protocol`: MATLAB-style bicubic degradation, Y, shave
 3): PSNR and SSIM, beside bicubic; for the Bayesian model also the Spearman correlation of the
 per-pixel predictive std with the absolute error, AUSE, the sparsification curve (a PNG), and
-one PNG per test photograph (LR, bicubic, SR, ground truth, std, error). The test photographs
+one PNG per test photograph for the first Bayesian card (LR, bicubic, SR, ground truth, std,
+error). The test photographs
 choose nothing: the number of epochs is the card's (or `--epochs`), fixed in advance.
 
 `EXPERIMENTS` follows the contract of `gal_experiments.py`.
 """
 
 import datetime
+import json
 import os
 import time
 import tomllib
@@ -21,8 +26,10 @@ import tomllib
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_FOLDER = os.path.join(REPOSITORY, "benchmarks", "results")
 NAME = "espcn_x3"
-CARDS = ("espcn_lrt_bsds", "espcn_frequentist_bsds")
+CARDS = ("espcn_lrt_bsds", "espcn_lrt_paper_bsds", "espcn_frequentist_bsds")
 TEST_SETS = ("Set5", "Set14")
+# The card whose per-photograph PNGs (LR, bicubic, SR, std, error) are written.
+PANEL_CARD = CARDS[0]
 DPI = 100
 
 
@@ -34,26 +41,65 @@ def _photo_folder(data_dir):
     return photos if os.path.isdir(photos) else data_dir
 
 
-def _plot_sparsification(curves, path):
+def _plot_sparsification(curves_by_card, path):
+    """One panel per test set: each Bayesian card's curve by its std, and its oracle."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(10, 3.8))
     FigureCanvasAgg(figure)
-    axes = figure.subplots(1, len(curves))
-    for axis, (test_set, curve) in zip(axes, curves.items()):
-        removed = [100 * value for value in curve["removed"]]
-        axis.plot(removed, curve["error"], label=f"by predictive std (AUSE {curve['ause']:.3f})")
-        axis.plot(removed, curve["oracle"], "--", label="oracle (by the error itself)")
+    axes = figure.subplots(1, len(TEST_SETS))
+    for axis, test_set in zip(axes, TEST_SETS):
+        for index, (card_name, curves) in enumerate(curves_by_card.items()):
+            curve = curves[test_set]
+            color = f"C{index}"
+            removed = [100 * value for value in curve["removed"]]
+            axis.plot(removed, curve["error"], color=color,
+                      label=f"{card_name}: by predictive std (AUSE {curve['ause']:.3f})")
+            axis.plot(removed, curve["oracle"], "--", color=color,
+                      label=f"{card_name}: oracle (by the error itself)")
         axis.set_xlabel("most uncertain pixels removed (%)")
         axis.set_ylabel("mean absolute error left (Y levels, 0..255)")
         axis.set_title(f"{test_set} x3, Bayesian ESPCN")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
+        axis.legend(fontsize=7)
     figure.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     figure.savefig(path, format="png", dpi=DPI)
     return os.path.relpath(path, REPOSITORY)
+
+
+def _previous_record():
+    path = os.path.join(RESULTS_FOLDER, f"{NAME}.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as file:
+        return json.load(file).get("models", {})
+
+
+def _trained_entry(bz, card, document, photos, args, previous):
+    """Trains the card unless it has a model (and no --retrain); its epochs and train time."""
+    model_path = bz.zoo.model_path(card)
+    if os.path.exists(model_path) and not args.retrain:
+        if card.name not in previous:
+            raise ValueError(
+                f"{card.name} has a trained model ({os.path.relpath(model_path, REPOSITORY)}) "
+                f"but {NAME}.json records no training of it: pass --retrain to train it here.")
+        print(f"{card.name}: trained before, {previous[card.name]['epochs']} epochs; "
+              "evaluating it (--retrain trains afresh)", flush=True)
+        return {key: previous[card.name][key] for key in ("epochs", "train_seconds")} | {
+            "sets": {}}
+    if args.skip_train:
+        raise FileNotFoundError(f"{card.name} has no trained model at {model_path} "
+                                "(--skip-train only evaluates)")
+    output_dir = os.path.dirname(model_path)
+    os.makedirs(output_dir, exist_ok=True)
+    print(f"{card.name}: training on {document['data']['train_folders']} ...", flush=True)
+    start = time.perf_counter()
+    bz.super_resolution.train_card(document, epochs=args.epochs, data_dir=photos,
+                                   output_dir=output_dir, verbose=2)
+    return {"epochs": args.epochs or document["training"]["epochs"],
+            "train_seconds": round(time.perf_counter() - start, 1), "sets": {}}
 
 
 def run(args):
@@ -63,20 +109,14 @@ def run(args):
 
     photos = _photo_folder(args.data_dir)
     record = {"models": {}, "plots": []}
+    sparsification = {}
+    previous = _previous_record()
     for card_name in CARDS:
         card = bz.zoo.card(card_name)
         with open(card.path, "rb") as file:
             document = tomllib.load(file)
-        output_dir = os.path.dirname(bz.zoo.model_path(card))
-        os.makedirs(output_dir, exist_ok=True)
-        print(f"{card_name}: training on {document['data']['train_folders']} ...", flush=True)
-        start = time.perf_counter()
-        bz.super_resolution.train_card(document, epochs=args.epochs, data_dir=photos,
-                                       output_dir=output_dir, verbose=2)
-        train_seconds = time.perf_counter() - start
-        model = bz.zoo.load_file(os.path.join(output_dir, "model.keras"), compile=False)
-        entry = {"epochs": args.epochs or document["training"]["epochs"],
-                 "train_seconds": round(train_seconds, 1), "sets": {}}
+        entry = _trained_entry(bz, card, document, photos, args, previous)
+        model = bz.zoo.load_file(bz.zoo.model_path(card), compile=False)
         curves = {}
         for test_set in TEST_SETS:
             names = sorted(os.listdir(os.path.join(photos, test_set)))
@@ -86,6 +126,7 @@ def run(args):
                 num_samples=document["evaluation"]["num_samples"], keep_images=True)
             if card.is_variational:
                 curves[test_set] = scores["sparsification"]
+            if card_name == PANEL_CARD:
                 for image_name, maps in zip(names, scores["images"]):
                     stem = os.path.splitext(image_name)[0]
                     path = os.path.join(RESULTS_FOLDER, NAME, f"{test_set}_{stem}.png")
@@ -97,9 +138,10 @@ def run(args):
                 key: value for key, value in scores.items() if key not in ("images",)}
             entry["sets"][test_set]["images"] = names
         if curves:
-            record["plots"].insert(0, _plot_sparsification(
-                curves, os.path.join(RESULTS_FOLDER, NAME, "sparsification.png")))
+            sparsification[card_name] = curves
         record["models"][card_name] = entry
+    record["plots"].insert(0, _plot_sparsification(
+        sparsification, os.path.join(RESULTS_FOLDER, NAME, "sparsification.png")))
     record["machine"] = machine_description()
     record["evaluated"] = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")

@@ -26,18 +26,18 @@ def test_fraction_for_budget_matches_the_frequentist_alexnet():
     # The zoo's AlexNet: 2,174,912 kernel weights and 1,034 biases, each with a
     # mean and a spread; the frequentist twin stores one number per weight.
     kernels, biases = 2_174_912, 1_034
-    fraction = experiment.fraction_for_budget(2 * (kernels + biases), kernels, kernels + biases)
+    fraction = bz.pruning.fraction_for_budget(2 * (kernels + biases), kernels, kernels + biases)
     assert fraction == pytest.approx(0.5 + biases / (2 * kernels))
     left = 2 * (kernels - round(fraction * kernels) + biases)
     assert abs(left - (kernels + biases)) <= 2
 
 
 def test_fraction_for_budget_edges():
-    assert experiment.fraction_for_budget(100, 40, 120) == 0.0
-    assert experiment.fraction_for_budget(100, 40, 100) == 0.0
-    assert experiment.fraction_for_budget(100, 40, 0) == 1.0
+    assert bz.pruning.fraction_for_budget(100, 40, 120) == 0.0
+    assert bz.pruning.fraction_for_budget(100, 40, 100) == 0.0
+    assert bz.pruning.fraction_for_budget(100, 40, 0) == 1.0
     with pytest.raises(ValueError, match="prunable_weights"):
-        experiment.fraction_for_budget(100, 0, 50)
+        bz.pruning.fraction_for_budget(100, 0, 50)
 
 
 def test_budget_fraction_prunes_a_variational_mlp_to_its_frequentist_twins_count():
@@ -50,7 +50,7 @@ def test_budget_fraction_prunes_a_variational_mlp_to_its_frequentist_twins_count
     frequentist = keras.Model(inputs, keras.layers.Dense(5)(x))
     counts = bz.pruning.count_parameters(bayesian)
     target = bz.pruning.count_parameters(frequentist)["trainable"]
-    fraction = experiment.fraction_for_budget(counts["non_zero_parameters"], 12 * 30 + 30 * 5,
+    fraction = bz.pruning.fraction_for_budget(counts["non_zero_parameters"], 12 * 30 + 30 * 5,
                                               target)
     bz.pruning.prune_l1(bayesian, fraction=fraction)
     # Each layer rounds its own count: within two stored numbers per layer.

@@ -288,6 +288,48 @@ def test_recipe_study_section_embeds_the_tables_and_the_conclusions(tmp_path):
         "### What the cards took from it", "", "beta 0.01 won.", ""]
 
 
+def test_table7_rows_compare_the_pruned_row_with_its_parent_and_the_budget():
+    def row(name, accuracy, parameters, paper=None):
+        return {"row": name, "epochs": 3, "non_zero_parameters": parameters,
+                "paper": {} if paper is None else {"accuracy": paper},
+                "metrics": {"accuracy": accuracy, "nll": 1.0, "ece": 0.05}}
+
+    pruned, parent, frequentist = reproduce.PRUNED_ROWS[0]
+    rows = {parent: row(parent, 0.70, 4_000, 0.73), frequentist: row(frequentist, 0.68, 2_000),
+            pruned: row(pruned, 0.66, 1_990, 0.71)}
+    text = "\n".join(reproduce.pruned_row_lines(rows))
+    assert f"| {pruned} | 1,990 | 3 | 66.00% | 1.0000 | 0.0500 | 71% |" in text
+    assert f"| {frequentist} | 2,000 | 3 | 68.00% |" in text and "| – |" in text
+    assert "Pruning cost 4.00 points" in text and "missed by 1.00 points" in text
+    assert "parameter count: met" in text
+    rows[pruned] = row(pruned, 0.69, 2_001)
+    text = "\n".join(reproduce.pruned_row_lines(rows))
+    assert "parent: met" in text and "parameter count: missed" in text
+    del rows[frequentist]
+    assert reproduce.pruned_row_lines(rows) == []
+
+
+def test_sr_experiment_evaluates_a_trained_card_without_retraining_it(tmp_path, monkeypatch):
+    sr_experiment = _load("sr_experiment")
+    trained = tmp_path / "model.keras"
+    trained.write_bytes(b"")
+    card = types.SimpleNamespace(name="espcn_lrt_bsds")
+    bz = types.SimpleNamespace(
+        zoo=types.SimpleNamespace(model_path=lambda card: str(trained)),
+        super_resolution=types.SimpleNamespace(train_card=lambda *a, **k: pytest.fail("trained")))
+    args = argparse.Namespace(retrain=False, skip_train=False, epochs=None)
+    previous = {"espcn_lrt_bsds": {"epochs": 40, "train_seconds": 12.5, "sets": {"x": 1}}}
+    entry = sr_experiment._trained_entry(bz, card, {}, "photos", args, previous)
+    assert entry == {"epochs": 40, "train_seconds": 12.5, "sets": {}}
+    # A model the record does not know about is not passed off as recorded.
+    with pytest.raises(ValueError, match="--retrain"):
+        sr_experiment._trained_entry(bz, card, {}, "photos", args, {})
+    trained.unlink()
+    with pytest.raises(FileNotFoundError, match="--skip-train"):
+        sr_experiment._trained_entry(bz, card, {}, "photos",
+                                     argparse.Namespace(retrain=False, skip_train=True), {})
+
+
 def test_targets_say_met_or_missed_and_by_how_much():
     rows = {
         "lenet5_lrt_mnist": {"metrics": {"accuracy": 0.9905, "nll": 0.0316, "ece": 0.004},

@@ -27,6 +27,8 @@ EXPECTED_CARDS = [
     "alexnet_half_lrt_cifar10",
     "alexnet_half_lrt_paper_cifar10",
     "alexnet_lrt_cifar10",
+    "alexnet_lrt_l1_cifar10",
+    "alexnet_lrt_l1_pruned_cifar10",
     "demo_lrt_digits",
     "gal_lenet_all_mcdropout_mnist",
     "gal_lenet_ip_mcdropout_mnist",
@@ -115,6 +117,17 @@ def test_paper_cards_carry_the_appendix_hyper_parameters(name):
         assert 10 <= card.evaluation.num_samples <= 25
     else:
         assert card.prior == {} and card.posterior == {}
+
+
+def test_the_l1_pruned_row_prunes_its_l1_parent_to_the_frequentist_alexnets_count():
+    parent, pruned = zoo.card("alexnet_lrt_l1_cifar10"), zoo.card("alexnet_lrt_l1_pruned_cifar10")
+    assert parent.pruning is None and parent.posterior["loc_l1"] > 0
+    assert parent.training.early_stopping_patience == 5  # Table 7's "unchanged for 5 epochs"
+    assert pruned.pruning.parent == parent.name
+    assert pruned.pruning.parameters_of == "alexnet_frequentist_cifar10"
+    # The same network and data: the parent's weights load into the pruned row's model.
+    for key in ("architecture", "dataset", "model", "prior", "posterior", "data"):
+        assert getattr(pruned, key) == getattr(parent, key), key
 
 
 @pytest.mark.parametrize("bayesian, frequentist", RECIPE_TWINS)

@@ -139,6 +139,34 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PruningConfig:
+    """The `[pruning]` table of a classification card: a pruned copy of another row.
+
+    A card with it does not train from scratch: its training loads the
+    `parent` card's trained `model.keras`, prunes it with `bz.pruning` (a
+    kernel mask inside each variational layer: the pruned weights have zero
+    mean, no variance and no KL) until its non-zero parameters are those of
+    the `parameters_of` card's model, and trains the pruned model on for the
+    card's `[training] epochs` with the pruned weights held at zero.
+
+    Attributes:
+        parent: str, the name of the card whose trained model is pruned (a
+            card of the same zoo folder, architecture and dataset).
+        parameters_of: str, the card whose model's parameter count is the
+            budget (e.g. the frequentist twin).
+        criterion: `"l1"` (smallest posterior mean `|mu|` first, the paper's)
+            or `"signal_to_noise"` (smallest `|mu| / sigma` first).
+    """
+
+    parent: str
+    parameters_of: str
+    criterion: str = "l1"
+
+
+PRUNING_CRITERIA = ("l1", "signal_to_noise")
+
+
+@dataclasses.dataclass(frozen=True)
 class EvaluationConfig:
     """The `[evaluation]` table of a card.
 
@@ -175,6 +203,8 @@ class Card:
             None (gan, which has no `[data]`).
         training: `TrainingConfig`.
         evaluation: `EvaluationConfig`.
+        pruning: `PruningConfig` or None: a card that prunes another row's
+            trained model instead of training from scratch.
         paper: dict, what the papers report for this model.
         results: dict, what this zoo measured (empty until trained).
         artefacts: dict with `model` (the trained `.keras` file) and
@@ -203,6 +233,7 @@ class Card:
     data: object  # the task's [data] dataclass, or None
     training: TrainingConfig
     evaluation: EvaluationConfig
+    pruning: PruningConfig | None
     paper: dict
     results: dict
     artefacts: dict
@@ -441,8 +472,8 @@ def _parse_artefacts(path, name, table):
 
 _TOP_LEVEL_KEYS = ("description", "task", "architecture", "method", "dataset")
 _TABLES = (
-    "model", "prior", "posterior", "data", "training", "evaluation", "paper", "results",
-    "artefacts",
+    "model", "prior", "posterior", "data", "training", "evaluation", "pruning", "paper",
+    "results", "artefacts",
 )
 
 
@@ -458,6 +489,26 @@ def _parse_data(path, task, table, dataset):
     if problem is not None:
         _fail(path, problem)
     return data_config
+
+
+def _parse_pruning(path, document, variational):
+    table = document.get("pruning")
+    if table is None:
+        return None
+    if document.get("task", "classification") != "classification" or not variational:
+        _fail(path, "[pruning] is for classification cards of a variational method "
+                    f"(its layers hold the kernel masks). Received: task "
+                    f"{document.get('task', 'classification')!r}, method {document['method']!r}")
+    pruning = _parse_section(path, "pruning", table, PruningConfig)
+    _check_choice(path, "[pruning] criterion", pruning.criterion, PRUNING_CRITERIA)
+    folder = os.path.dirname(os.path.abspath(path))
+    for key in ("parent", "parameters_of"):
+        name = getattr(pruning, key)
+        if not os.path.isfile(os.path.join(folder, f"{name}.toml")):
+            _fail(path, f"[pruning] {key} names {name!r}, which is no card of {folder}")
+    if pruning.parent == os.path.splitext(os.path.basename(path))[0]:
+        _fail(path, "[pruning] parent names the card itself")
+    return pruning
 
 
 def read_card(path):
@@ -547,6 +598,7 @@ def read_card(path):
         data=data_config,
         training=training,
         evaluation=evaluation,
+        pruning=_parse_pruning(path, document, variational),
         paper=dict(document.get("paper", {})),
         results=dict(document.get("results", {})),
         artefacts=_parse_artefacts(path, name, document.get("artefacts", {})),

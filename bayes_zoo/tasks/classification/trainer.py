@@ -59,6 +59,7 @@ import tensorflow as tf
 from bayes_zoo import callbacks as bz_callbacks
 from bayes_zoo import data
 from bayes_zoo import precision as bz_precision
+from bayes_zoo import pruning as bz_pruning
 from bayes_zoo import saving
 from bayes_zoo.layers.base_variational import BaseVariational
 from bayes_zoo.schedules import CaffeInverseDecay
@@ -658,6 +659,43 @@ def _check_workers_agree(distribution, completed, output_dir):
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class PruningStart:
+    """Where a `[pruning]` card's run starts: its parent's trained model, and the budget.
+
+    Attributes:
+        model_file: str, the parent card's trained `.keras` file.
+        target_parameters: int, the non-zero parameters to prune down to
+            (`bz.pruning.prune_to_budget`).
+    """
+
+    model_file: str
+    target_parameters: int
+
+
+def _start_from_pruned_parent(model, zoo_card, pruning_start, verbose):
+    """Loads the parent's trained weights into `model` and prunes it to the budget."""
+    pruning = zoo_card.pruning
+    if pruning_start is None:
+        raise ValueError(
+            f"Card {zoo_card.name!r} prunes the trained model of {pruning.parent!r} ([pruning]), "
+            "so its run needs `pruning_start`. Fix: train it by name with bz.trainer.train or "
+            "`bayes-zoo train`, which find the parent's model in the zoo.")
+    parent = saving.load_model_file(pruning_start.model_file, compile=False,
+                                    retrain_command=f"bayes-zoo train {pruning.parent}")
+    try:
+        model.set_weights(parent.get_weights())
+    except ValueError as error:
+        raise ValueError(
+            f"The trained model {pruning_start.model_file} of {pruning.parent!r} does not fit "
+            f"card {zoo_card.name!r}'s network ({error}). Fix: give both cards the same "
+            "architecture, [model] and dataset.") from error
+    _, report = bz_pruning.prune_to_budget(model, pruning_start.target_parameters,
+                                           pruning.criterion)
+    _say(verbose, f"Started from {pruning_start.model_file} ({pruning.parent}), pruned:\n"
+                  f"{report}")
+
+
 def _check_optional_positive_int(name, value):
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ValueError(
@@ -686,6 +724,7 @@ def train(
     precision=None,
     strategy=None,
     evaluation_split="test",
+    pruning_start=None,
 ):
     """Trains a zoo card's model, with checkpoints, a CSV log and resume.
 
@@ -726,6 +765,10 @@ def train(
             `"validation"`: the split the final metrics are measured on. A
             study that chooses a recipe measures on validation, so that the
             test split is never used to choose anything.
+        pruning_start: a `PruningStart`, needed by (and only by) a card with
+            a `[pruning]` table: its fresh run loads that trained model,
+            prunes it to the budget, and trains it on for the card's
+            epochs with the pruned weights held at zero.
         strategy: None or `"default"` (no `tf.distribute` strategy),
             `"mirrored"` (`tf.distribute.MirroredStrategy` on all local
             devices) or `"multi-worker"`
@@ -847,6 +890,8 @@ def train(
                     seed=seed,
                     train_samples=train_samples,
                 )
+                if zoo_card.pruning is not None:
+                    _start_from_pruned_parent(model, zoo_card, pruning_start, verbose)
                 # The steps of the whole run, over which a decaying schedule runs.
                 _, steps_per_epoch = splits.train_epochs(
                     epochs, steps_per_epoch=max_steps_per_epoch)
@@ -981,6 +1026,11 @@ def train(
             "selected_by": zoo_card.training.select,
             "selected_epoch": best["epoch"] if best is not None else completed,
         })
+        if zoo_card.pruning is not None:
+            counts = bz_pruning.count_parameters(model)
+            test_metrics.update({"pruned_from": zoo_card.pruning.parent,
+                                 "non_zero_parameters": counts["non_zero_parameters"],
+                                 "non_zero_means": counts["non_zero_means"]})
         _write_atomically(os.path.join(write_dir, MODEL_FILE),
                           lambda path: saving.save_for_inference(model, path))
         _write_json(os.path.join(write_dir, METRICS_FILE), test_metrics)
