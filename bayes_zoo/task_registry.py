@@ -75,6 +75,31 @@ class Task:
     build_model: Callable | None = None
 
 
+def lazy(module, function=None):
+    """A callable that imports `module` when first called, then calls its `function`.
+
+    A task's `Task` must not import TensorFlow, so its callables name the
+    module that holds them; `function=None` gives a callable that only
+    imports the module (its import registers the module's Keras objects).
+
+    Args:
+        module: str, a module path, e.g. `"bayes_zoo.tasks.gan.serving"`.
+        function: None or str, the name of a function of that module.
+
+    Example:
+
+    >>> serves = bz.task_registry.lazy("bayes_zoo.tasks.gan.serving", "serves")
+    """
+
+    def call(*args, **kwargs):
+        loaded = importlib.import_module(module)
+        return None if function is None else getattr(loaded, function)(*args, **kwargs)
+
+    call.__name__ = function or f"import_{module.rsplit('.', 1)[-1]}"
+    call.__qualname__ = f"lazy({module}{'' if function is None else ':' + function})"
+    return call
+
+
 def register(task):
     """Adds `task` to the registry (a task package does this on import); returns it."""
     if not isinstance(task, Task):

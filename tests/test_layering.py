@@ -83,3 +83,23 @@ def test_nothing_below_the_top_imports_it():
     for module, targets in GRAPH.items():
         if _layer(module) != "top":
             assert not [target for target in targets if _layer(target) == "top"], module
+
+
+def test_a_lazy_task_callable_imports_its_module_only_when_called():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from bayes_zoo import task_registry\n"
+        "serves = task_registry.lazy('bayes_zoo.tasks.gan.serving', 'serves')\n"
+        "register = task_registry.lazy('bayes_zoo.tasks.gan.dcgan')\n"
+        "print('bayes_zoo.tasks.gan.serving' in sys.modules, serves.__qualname__)\n"
+        "print(register(), 'bayes_zoo.tasks.gan.dcgan' in sys.modules)\n"
+        "print(serves(object()))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split("\n")[:3] == [
+        "False lazy(bayes_zoo.tasks.gan.serving:serves)", "None True", "False"]

@@ -116,22 +116,6 @@ def _build_model(card, num_train_examples, input_shape=None, num_classes=None, s
     )
 
 
-def _register_keras_objects():
-    from bayes_zoo.tasks.classification import architectures  # noqa: F401
-
-
-def _serves(model):
-    from bayes_zoo.tasks.classification import serving
-
-    return serving.serves(model)
-
-
-def _serving_endpoints(model, num_samples, samples_per_call, mode):
-    from bayes_zoo.tasks.classification import serving
-
-    return serving.endpoints(model, num_samples, samples_per_call, mode)
-
-
 TASK = task_registry.register(task_registry.Task(
     name="classification",
     builder_parameters=BUILDER_PARAMETERS,
@@ -145,7 +129,7 @@ TASK = task_registry.register(task_registry.Task(
                    "early_stopping_patience"),
     check_data=_data_problem,
     build_model=_build_model,
-    serves=_serves,
-    serving_endpoints=_serving_endpoints,
-    register_keras_objects=_register_keras_objects,
+    serves=task_registry.lazy("bayes_zoo.tasks.classification.serving", "serves"),
+    serving_endpoints=task_registry.lazy("bayes_zoo.tasks.classification.serving", "endpoints"),
+    register_keras_objects=task_registry.lazy("bayes_zoo.tasks.classification.architectures"),
 ))

@@ -27,22 +27,6 @@ BUILDER_PARAMETERS = {
 }
 
 
-def _register_keras_objects():
-    from bayes_zoo.tasks.gan import dcgan  # noqa: F401
-
-
-def _serves(model):
-    from bayes_zoo.tasks.gan import serving
-
-    return serving.serves(model)
-
-
-def _serving_endpoints(model, num_samples, samples_per_call, mode):
-    from bayes_zoo.tasks.gan import serving
-
-    return serving.endpoints(model, num_samples, samples_per_call, mode)
-
-
 # `training.train_card`: DCGAN's Adam; the discriminator's KL weight is fixed.
 TASK = task_registry.register(task_registry.Task(
     name="gan",
@@ -52,7 +36,7 @@ TASK = task_registry.register(task_registry.Task(
     optimizers=("adam",),
     data_config=None,  # the dataset says it all
     training_keys=("epochs", "batch_size", "learning_rate", "optimizer", "loss", "beta_1"),
-    serves=_serves,
-    serving_endpoints=_serving_endpoints,
-    register_keras_objects=_register_keras_objects,
+    serves=task_registry.lazy("bayes_zoo.tasks.gan.serving", "serves"),
+    serving_endpoints=task_registry.lazy("bayes_zoo.tasks.gan.serving", "endpoints"),
+    register_keras_objects=task_registry.lazy("bayes_zoo.tasks.gan.dcgan"),
 ))

@@ -60,22 +60,6 @@ def _data_problem(dataset, data):
     return None
 
 
-def _register_keras_objects():
-    from bayes_zoo.tasks.super_resolution import espcn  # noqa: F401
-
-
-def _serves(model):
-    from bayes_zoo.tasks.super_resolution import serving
-
-    return serving.serves(model)
-
-
-def _serving_endpoints(model, num_samples, samples_per_call, mode):
-    from bayes_zoo.tasks.super_resolution import serving
-
-    return serving.endpoints(model, num_samples, samples_per_call, mode)
-
-
 # `training.train_card`: Adam on the MSE plus the KL.
 TASK = task_registry.register(task_registry.Task(
     name="super_resolution",
@@ -86,7 +70,7 @@ TASK = task_registry.register(task_registry.Task(
     data_config=PhotographDataConfig,
     training_keys=("epochs", "batch_size", "learning_rate", "optimizer", "loss", "kl_schedule", "noise_stddev"),
     check_data=_data_problem,
-    serves=_serves,
-    serving_endpoints=_serving_endpoints,
-    register_keras_objects=_register_keras_objects,
+    serves=task_registry.lazy("bayes_zoo.tasks.super_resolution.serving", "serves"),
+    serving_endpoints=task_registry.lazy("bayes_zoo.tasks.super_resolution.serving", "endpoints"),
+    register_keras_objects=task_registry.lazy("bayes_zoo.tasks.super_resolution.espcn"),
 ))
