@@ -5,7 +5,7 @@ number of parameters (a mean and a spread per weight) becomes comparable
 with the frequentist AlexNet's, and reports CIFAR-10 validation accuracies
 of 73% (Bayesian AlexNet), 73% (frequentist AlexNet) and 71% (Bayesian
 AlexNet with L1 pruning). This experiment measures, on the zoo's trained
-`alexnet_lrt_cifar10` and the held-out CIFAR-10 test split:
+`alexnet_lrt_paper_cifar10` and the held-out CIFAR-10 test split:
 
 1. the unpruned model's test accuracy (Monte Carlo average of the card's T
    samples) and parameter counts (`bz.pruning.count_parameters`), and the
@@ -58,7 +58,7 @@ import numpy as np
 
 NAME = "alexnet_l1_pruning"
 TITLE = "AlexNet with L1 pruning (Shridhar et al., Table 7)"
-CARD = "alexnet_lrt_cifar10"
+CARD = "alexnet_lrt_paper_cifar10"
 FREQUENTIST_CARD = "alexnet_frequentist_cifar10"
 PAPER = {
     "bayesian": 0.73,

@@ -79,6 +79,7 @@ ROWS = (
     "gal_lenet_ip_mcdropout_mnist",
     "gal_lenet_none_mnist",
     "alexnet_lrt_cifar10",
+    "alexnet_lrt_paper_cifar10",
     "alexnet_frequentist_cifar10",
     "alexnet_lrt_l1_cifar10",
     "alexnet_lrt_l1_pruned_cifar10",

@@ -29,6 +29,7 @@ EXPECTED_CARDS = [
     "alexnet_lrt_cifar10",
     "alexnet_lrt_l1_cifar10",
     "alexnet_lrt_l1_pruned_cifar10",
+    "alexnet_lrt_paper_cifar10",
     "demo_lrt_digits",
     "gal_lenet_all_mcdropout_mnist",
     "gal_lenet_ip_mcdropout_mnist",
@@ -43,12 +44,13 @@ EXPECTED_CARDS = [
 PAPER_CARDS = [
     "alexnet_frequentist_cifar10",
     "alexnet_half_lrt_paper_cifar10",
-    "alexnet_lrt_cifar10",
+    "alexnet_lrt_paper_cifar10",
     "lenet5_lrt_paper_cifar10",
     "lenet5_lrt_paper_mnist",
 ]
 # The recipe study's rows and their frequentist twins: (Bayesian, frequentist).
 RECIPE_TWINS = [
+    ("alexnet_lrt_cifar10", "alexnet_frequentist_cifar10"),
     ("alexnet_half_lrt_cifar10", "alexnet_half_frequentist_cifar10"),
     ("lenet5_lrt_cifar10", "lenet5_frequentist_cifar10"),
     ("lenet5_lrt_mnist", "lenet5_frequentist_mnist"),
