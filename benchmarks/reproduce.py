@@ -101,10 +101,12 @@ FURTHER_ROWS = (
      "not recorded yet (benchmarks/gal_experiments.py)"),
     ("espcn_x3", "Bayesian ESPCN x3 against bicubic and the frequentist ESPCN",
      "not recorded yet (benchmarks/sr_experiment.py)"),
+    ("dcgan_cifar10", "DCGAN with a Bayesian discriminator against a frequentist one",
+     "not recorded yet (benchmarks/gan_experiment.py)"),
 )
 # Modules of this folder defining EXPERIMENTS (name -> (title, run, markdown)),
 # in the order RESULTS.md lists their sections; a missing file is skipped.
-EXPERIMENT_MODULES = ("gal_experiments", "pruning_experiment", "sr_experiment")
+EXPERIMENT_MODULES = ("gal_experiments", "pruning_experiment", "sr_experiment", "gan_experiment")
 OOD_DATASET = {"mnist": "fashion_mnist"}
 # CIFAR-10 has no shipped OOD pair: its test images under additive Gaussian noise
 # (pixels in [0, 1], clipped; a fixed seed) are the shifted set. 0.1 is CIFAR-10-C's
@@ -993,6 +995,9 @@ def build_parser():
     experiment.add_argument("--eval-every", type=_positive_int,
                             help="gal_training_set_size: iterations between test-error "
                                  "measurements (default 1000)")
+    experiment.add_argument("--max-steps-per-epoch", type=_positive_int,
+                            help="dcgan_cifar10: cap on the batches of an epoch, for a quick "
+                                 "run (the record says so)")
     parser.add_argument("--not-run-reason",
                         help="record the rows as not run, for this reason, instead of running")
     parser.add_argument("--report-only", action="store_true",

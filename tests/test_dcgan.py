@@ -16,6 +16,7 @@ from bayes_zoo.architectures.dcgan import dcgan_discriminator
 from bayes_zoo.architectures.dcgan import dcgan_generator
 from bayes_zoo.architectures.dcgan import discriminator_uncertainty
 from bayes_zoo.super_resolution import distribution_from_card
+from bayes_zoo.tasks.gan.training import QUALITY_KEYS
 
 METHODS = ("lrt", "bbb", "flipout", "frequentist")
 MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
@@ -247,6 +248,11 @@ def test_train_card_on_an_image_tree(tmp_path):
     batch = next(iter(images))
     assert count == 10 and batch.shape == (4, 8, 8, 3)
     assert -1.0 <= float(tf.reduce_min(batch)) < float(tf.reduce_max(batch)) <= 1.0
+    test_images, test_count = gan_lib.real_images(
+        "cifar10", data_dir=str(tmp_path), image_size=8, batch_size=4, split="test")
+    assert test_count == 10 and sum(len(batch) for batch in test_images) == 10
+    with pytest.raises(ValueError, match="split"):
+        gan_lib.real_images("cifar10", data_dir=str(tmp_path), split="validation")
     card = {
         "task": "gan",
         "architecture": "dcgan",
@@ -306,3 +312,78 @@ def test_sample_quality_measures_distance_and_class_coverage():
     again = gan_lib.sample_quality(classifier, real, close, kernel_subsets=2,
                                    kernel_subset_size=32)
     assert again["frechet_distance"] == pytest.approx(near["frechet_distance"])
+
+
+def _tiny_classifier(size=8):
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Flatten()(inputs)
+    x = bz.layers.DenseLocalReparameterization(16, activation="relu", seed=0)(x)
+    return keras.Model(inputs, keras.layers.Dense(4, name="logits")(x))
+
+
+def test_sample_quality_resizes_to_the_classifier_and_checks_channels():
+    rng = np.random.default_rng(0)
+    real = np.tanh(rng.normal(size=(32, 8, 8, 3))).astype(np.float32)
+    generated = np.tanh(rng.normal(size=(32, 8, 8, 3))).astype(np.float32)
+    # 8x8 images for a 4x4 classifier: resized with antialiasing, as a 64x64 DCGAN's
+    # samples are for a 32x32 CIFAR-10 classifier.
+    classifier = _tiny_classifier(4)
+    quality = gan_lib.sample_quality(classifier, real, generated, batch_size=5,
+                                     kernel_subsets=2, kernel_subset_size=16)
+    assert np.isfinite(quality["frechet_distance"]) and sum(quality["class_histogram"]) == 32
+    # Batching changes nothing.
+    again = gan_lib.sample_quality(classifier, real, generated, batch_size=32,
+                                   kernel_subsets=2, kernel_subset_size=16)
+    assert again["kernel_distance"] == pytest.approx(quality["kernel_distance"], rel=1e-4)
+    assert again["class_histogram"] == quality["class_histogram"]
+    with pytest.raises(ValueError, match="channels"):
+        gan_lib.sample_quality(_tiny_classifier(8), real[..., :1], generated)
+
+
+@pytest.mark.parametrize("method", ["lrt", "frequentist"])
+def test_sample_quality_callback_logs_distances_and_heldout_uncertainty(method, tmp_path):
+    gan = _tiny_gan(method)
+    heldout = _images(6, seed=1)
+    quality = gan_lib.SampleQuality(_tiny_classifier(), heldout, num_images=6,
+                                    uncertainty_samples=3, batch_size=4, kernel_subsets=2,
+                                    kernel_subset_size=6)
+    csv_logger = keras.callbacks.CSVLogger(str(tmp_path / "history.csv"))
+    history = gan_lib.train(gan, _images(4), epochs=2, callbacks=[quality, csv_logger],
+                            verbose=0)
+    logs = history.history
+    for key in QUALITY_KEYS:
+        assert len(logs[key]) == 2, key
+    assert all(np.isfinite(logs["frechet_distance"])) and len(logs["kernel_distance"]) == 2
+    assert len(quality.class_histograms) == 2 and sum(quality.class_histograms[0]) == 6
+    if method == "frequentist":
+        assert logs["d_uncertainty_heldout_real"] == [0.0, 0.0]
+    else:
+        assert min(logs["d_uncertainty_heldout_real"] + logs["d_uncertainty_generated"]) > 0
+    # The CSV logger placed after the callback writes what it logged.
+    header = (tmp_path / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"frechet_distance", "d_uncertainty_generated"} <= set(header)
+    path = gan_lib.plot_training(history, str(tmp_path / "training.png"))
+    assert tf.io.read_file(path).numpy()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="uncertainty_samples"):
+        gan_lib.SampleQuality(_tiny_classifier(), heldout, uncertainty_samples=1)
+    with pytest.raises(ValueError, match="real"):
+        gan_lib.SampleQuality(_tiny_classifier(), heldout[0])
+
+
+def test_heldout_uncertainty_batches_and_saving_leaves_out_the_optimizers(tmp_path):
+    gan = _tiny_gan("lrt")
+    gan_lib.train(gan, _images(4), epochs=1, verbose=0)
+    images = _images(7, seed=2)
+    whole = gan_lib.heldout_uncertainty(gan.discriminator, images, 4, batch_size=7)
+    assert whole > 0
+    with pytest.raises(ValueError, match="images"):
+        gan_lib.heldout_uncertainty(gan.discriminator, images[0], 4)
+    full, light = tmp_path / "full.keras", tmp_path / "light.keras"
+    gan.save(str(full))
+    gan_lib.save_for_inference(gan, str(light))
+    assert os.path.getsize(light) < os.path.getsize(full)
+    loaded = keras.models.load_model(str(light))
+    latent = np.random.default_rng(0).normal(size=(3, TINY["latent_dim"])).astype(np.float32)
+    np.testing.assert_allclose(loaded.generator(latent, training=False),
+                               gan.generator(latent, training=False), atol=1e-6)
+    assert gan.compiled  # the trained model keeps its optimizers

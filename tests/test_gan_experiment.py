@@ -1,0 +1,139 @@
+"""benchmarks/gan_experiment.py end to end, on tiny GAN cards and a tiny CIFAR-10 tree."""
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCHMARKS = os.path.join(REPOSITORY, "benchmarks")
+TINY_MODEL = {"image_size": "8", "latent_dim": "4", "ngf": "2", "ndf": "2"}
+
+
+def _load(name):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+reproduce = _load("reproduce")
+gan_experiment = _load("gan_experiment")
+
+
+def _tiny_card(name):
+    """The repository's GAN card with tiny networks, batches and epochs."""
+    with open(os.path.join(REPOSITORY, "models", f"{name}.toml")) as file:
+        lines = file.read().splitlines()
+    out = []
+    for line in lines:
+        key = line.split("=", 1)[0].strip()
+        if key in TINY_MODEL:
+            line = f"{key} = {TINY_MODEL[key]}"
+        elif key == "batch_size":
+            line = "batch_size = 4"
+        elif key == "epochs":
+            line = "epochs = 2"
+        elif key == "uncertainty_samples" and not line.strip().endswith("= 0"):
+            line = "uncertainty_samples = 2"
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture
+def tiny_zoo(tmp_path, monkeypatch):
+    home = tmp_path / "zoo"
+    (home / "models").mkdir(parents=True)
+    for name in gan_experiment.CARDS:
+        (home / "models" / f"{name}.toml").write_text(_tiny_card(name))
+    classifier = gan_experiment.FEATURE_CLASSIFIER
+    shutil.copy(os.path.join(REPOSITORY, "models", f"{classifier}.toml"), home / "models")
+    (home / "saved_models" / classifier).mkdir(parents=True)
+    shutil.copy(os.path.join(REPOSITORY, "saved_models", classifier, "model.keras"),
+                home / "saved_models" / classifier)
+    monkeypatch.setenv("BAYES_ZOO_HOME", str(home))
+    results = tmp_path / "results"
+    monkeypatch.setattr(gan_experiment, "RESULTS_FOLDER", str(results))
+    monkeypatch.setattr(gan_experiment, "REPOSITORY", str(tmp_path))
+    rng = np.random.default_rng(0)
+    classes = "airplane automobile bird cat deer dog frog horse ship truck".split()
+    for split in ("train", "test"):
+        for name in classes:
+            folder = tmp_path / "data" / "cifar10" / split / name
+            folder.mkdir(parents=True)
+            pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+            tf.io.write_file(str(folder / "0.png"), tf.io.encode_png(pixels))
+    return tmp_path
+
+
+def _args(tmp_path, **overrides):
+    return argparse.Namespace(**{"data_dir": str(tmp_path / "data"),
+                                 "scratch_dir": str(tmp_path / "scratch"), "epochs": None,
+                                 "retrain": False, "skip_train": False,
+                                 "max_steps_per_epoch": 2, **overrides})
+
+
+def test_trains_both_gans_tracks_them_and_measures_them(tiny_zoo):
+    record = gan_experiment.run(_args(tiny_zoo))
+    assert set(record["models"]) == set(gan_experiment.CARDS)
+    for name, entry in record["models"].items():
+        assert entry["epochs"] == 2 and entry["max_steps_per_epoch"] == 2
+        assert len(entry["history"]["frechet_distance"]) == 2
+        assert len(entry["class_histograms"]) == 2
+        final = entry["final"]
+        assert final["num_images"] == 10 and sum(final["class_histogram"]) == 10
+        assert np.isfinite(final["frechet_distance"])
+        folder = tiny_zoo / "zoo" / "saved_models" / name
+        for artefact in ("model.keras", "history.csv", "training.png",
+                         "samples/samples_epoch_002.png"):
+            assert (folder / artefact).is_file(), artefact
+    bayesian, frequentist = (record["models"][name]["final"] for name in gan_experiment.CARDS)
+    assert bayesian["d_uncertainty_generated"] > 0
+    assert frequentist["d_uncertainty_generated"] == 0.0
+    for path in record["plots"]:
+        assert (tiny_zoo / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = "\n".join(gan_experiment.markdown({**record, "machine": "a CPU"}))
+    assert "| `dcgan_bayesian_cifar10` | 2 (2 batches each) |" in text
+    assert "not the Inception FID" in text and "no mode collapse" in text
+
+    # A trained card is measured again without training, from what the record says.
+    (tiny_zoo / "results").mkdir(exist_ok=True)
+    with open(tiny_zoo / "results" / f"{gan_experiment.NAME}.json", "w") as file:
+        json.dump(record, file)
+    again = gan_experiment.run(_args(tiny_zoo, skip_train=True))
+    for name in gan_experiment.CARDS:
+        assert again["models"][name]["history"] == record["models"][name]["history"]
+        assert again["models"][name]["train_seconds"] == record["models"][name]["train_seconds"]
+
+
+def test_a_model_the_record_does_not_know_is_not_passed_off(tiny_zoo):
+    folder = tiny_zoo / "zoo" / "saved_models" / gan_experiment.CARDS[0]
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"")
+    with pytest.raises(ValueError, match="--retrain"):
+        gan_experiment.run(_args(tiny_zoo))
+
+
+def test_targets_say_met_or_missed():
+    def final(frechet, kernel, real, generated, covered):
+        return {"frechet_distance": frechet, "kernel_distance": kernel,
+                "kernel_distance_std": 0.001, "d_uncertainty_heldout_real": real,
+                "d_uncertainty_generated": generated, "classes_covered": covered,
+                "class_histogram": [1] * 10, "num_images": 10000}
+
+    record = {"models": {
+        "dcgan_bayesian_cifar10": {"final": final(10.0, 0.02, 0.01, 0.03, 10)},
+        "dcgan_frequentist_cifar10": {"final": final(12.0, 0.01, 0.0, 0.0, 10)}}}
+    text = "\n".join(gan_experiment.target_lines(record))
+    assert "| Bayesian-D Frechet distance <= frequentist-D's | 10.00 vs 12.00 | met |" in text
+    assert "| Bayesian-D kernel distance <= frequentist-D's | 0.0200 vs 0.0100 | missed |" in text
+    assert "0.03 vs 0.01 | met |" in text and "10 of 10 classes | met |" in text
+    assert gan_experiment.target_lines({"models": {}}) == []
