@@ -1,32 +1,20 @@
 """benchmarks/gan_experiment.py end to end, on tiny GAN cards and a tiny CIFAR-10 tree."""
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
-import sys
 
+import benchmark_modules
 import numpy as np
 import pytest
 import tensorflow as tf
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BENCHMARKS = os.path.join(REPOSITORY, "benchmarks")
 TINY_MODEL = {"image_size": "8", "latent_dim": "4", "ngf": "2", "ndf": "2"}
 
-
-def _load(name):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-reproduce = _load("reproduce")
-gan_experiment = _load("gan_experiment")
+reproduce = benchmark_modules.load("reproduce")
+gan_experiment = benchmark_modules.load("gan_experiment")
 
 
 def _tiny_card(name):

@@ -3,6 +3,7 @@
 import os
 import shutil
 
+import benchmark_modules
 import numpy as np
 import pytest
 
@@ -108,6 +109,11 @@ def test_a_pruned_row_prunes_its_trained_parent_to_the_budget_and_keeps_it_prune
         assert not mask.all() and mask.any()
         assert parent_means[~mask].max() <= parent_means[mask].min() + 1e-7
         assert np.all(bz.pruning.kernel_means(layer)[~mask] == 0.0)
+
+    # reproduce.py's "before fine-tuning" row: the parent with the same masks, not trained since.
+    before = benchmark_modules.load("reproduce").before_fine_tuning(card, None, 64)
+    assert before["non_zero_parameters"] == counts["non_zero_parameters"]
+    assert 0.0 <= before["accuracy"] <= 1.0 and before["nll"] > 0
 
 
 def test_prune_to_budget_meets_the_budget_exactly_or_just_under():

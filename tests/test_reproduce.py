@@ -1,30 +1,15 @@
 """benchmarks/reproduce.py and its further experiments: card tables, rows, RESULTS.md sections."""
 
 import argparse
-import importlib.util
-import os
-import sys
 import tomllib
 import types
 
+import benchmark_modules
 import numpy as np
 import pytest
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "benchmarks")
-
-
-def _load(name):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(BENCHMARKS, f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-reproduce = _load("reproduce")
-gal_experiments = _load("gal_experiments")
+reproduce = benchmark_modules.load("reproduce")
+gal_experiments = benchmark_modules.load("gal_experiments")
 
 CARD_WITHOUT_RESULTS = """\
 description = "a card"
@@ -251,7 +236,7 @@ def test_results_render_table4_in_both_forms_and_an_ood_section_per_shifted_set(
 
 
 def test_sr_experiment_renders_its_record():
-    sr_experiment = _load("sr_experiment")
+    sr_experiment = benchmark_modules.load("sr_experiment")
     assert set(sr_experiment.EXPERIMENTS) == {"espcn_x3"}
 
     def sets(psnr, spearman):
@@ -305,12 +290,19 @@ def test_table7_rows_compare_the_pruned_row_with_its_parent_and_the_budget():
     rows[pruned] = row(pruned, 0.69, 2_001)
     text = "\n".join(reproduce.pruned_row_lines(rows))
     assert "parent: met" in text and "parameter count: missed" in text
+    assert "before fine-tuning" not in text
+    rows[pruned]["before_fine_tuning"] = {"accuracy": 0.60, "nll": 1.2, "ece": 0.01,
+                                          "non_zero_parameters": 2_001}
+    text = "\n".join(reproduce.pruned_row_lines(rows))
+    assert f"| {parent}, pruned, before fine-tuning | 2,001 | 0 | 60.00% | 1.2000 | 0.0100 | – |" \
+        in text
+    assert "the parent lost 10.00 points; the 3 epochs of fine-tuning won back 9.00" in text
     del rows[frequentist]
     assert reproduce.pruned_row_lines(rows) == []
 
 
 def test_sr_experiment_evaluates_a_trained_card_without_retraining_it(tmp_path, monkeypatch):
-    sr_experiment = _load("sr_experiment")
+    sr_experiment = benchmark_modules.load("sr_experiment")
     trained = tmp_path / "model.keras"
     trained.write_bytes(b"")
     card = types.SimpleNamespace(name="espcn_lrt_bsds")
