@@ -327,7 +327,7 @@ def evaluate_row(card, model, data_dir, output_folder, batch_size):
         ood_data=ood_images,
         output_dir=output_folder,
         batch_size=batch_size,
-        title=card.name,
+        title=f"{card.name}: {dataset_label(card.dataset, data_dir)}, held-out test split",
         metadata={"card": card.name, "test_source": test.source, "ood_source": ood_source},
         verbose=1,
     )
