@@ -13,9 +13,9 @@ end 10,000 samples are measured against the 10,000 test images the same way.
 
 The distances are computed on the features of `FEATURE_CLASSIFIER` (posterior means), not on
 Inception's: no Inception weights are available offline, so the numbers compare the two GANs
-with each other and are not the literature's FID. The classifier's 32x32 input gets the 64x64
-images resized with antialiasing; the real images are the test split resized to 64x64 as the
-training images are, then to 32x32 the same way, so both sides see one pipeline.
+with each other and are not the literature's FID. Images of another size than the classifier's
+32x32 input (the paper's 64x64) are resized to it with antialiasing, and the real images are the
+test split resized as the training images are, so both sides see one pipeline.
 
 The test images choose nothing: the epochs are the card's (or `--epochs`), fixed in advance,
 and the last epoch's generator is the one measured.

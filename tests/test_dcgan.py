@@ -228,6 +228,19 @@ def test_sample_grids_and_training_plot(tmp_path):
         gan_lib.plot_training(history, str(tmp_path / "training.jpg"))
 
 
+def test_training_plot_shows_heldout_uncertainty_without_per_step_monitoring(tmp_path):
+    # A card with uncertainty_samples = 0 logs D's uncertainty only through SampleQuality.
+    history = {"d_loss": [1.4, 1.2], "g_loss": [0.9, 1.1], "frechet_distance": [9.0, 7.0],
+               "kernel_distance": [0.3, 0.2]}
+    widths = {}
+    for name, extra in (("without", {}), ("with", {"d_uncertainty_heldout_real": [0.01, 0.02],
+                                                    "d_uncertainty_generated": [0.03, 0.05]})):
+        path = gan_lib.plot_training(history | extra, str(tmp_path / f"{name}.png"))
+        widths[name] = tf.io.decode_png(tf.io.read_file(path)).shape[1]
+    # 5.5 inches at 120 dots per panel: losses and distances, then an uncertainty panel more.
+    assert widths == {"without": 2 * 660, "with": 3 * 660}
+
+
 def _write_cifar_tree(root, per_class):
     rng = np.random.default_rng(0)
     classes = ("airplane automobile bird cat deer dog frog horse ship truck").split()

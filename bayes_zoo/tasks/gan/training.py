@@ -367,7 +367,9 @@ def plot_training(history, path, title=None):
                 f"BayesianDCGAN.fit. Received keys: {sorted(logs)}"
             )
     epochs = np.arange(1, len(logs["d_loss"]) + 1)
-    has_uncertainty = bool(logs.get("d_uncertainty_real"))
+    has_step_uncertainty = bool(logs.get("d_uncertainty_real"))
+    has_heldout_uncertainty = bool(logs.get("d_uncertainty_heldout_real"))
+    has_uncertainty = has_step_uncertainty or has_heldout_uncertainty
     has_quality = bool(logs.get("frechet_distance"))
     panels = 1 + has_uncertainty + has_quality
     figure = Figure(figsize=(5.5 * panels, 4), dpi=120)
@@ -386,11 +388,12 @@ def plot_training(history, path, title=None):
     losses.legend()
     if has_uncertainty:
         uncertainty = figure.add_subplot(1, panels, 2)
-        uncertainty.plot(epochs, logs["d_uncertainty_real"], marker="o",
-                         label="real training batches")
-        uncertainty.plot(epochs, logs["d_uncertainty_fake"], marker="o",
-                         label="generated batches")
-        if logs.get("d_uncertainty_heldout_real"):
+        if has_step_uncertainty:
+            uncertainty.plot(epochs, logs["d_uncertainty_real"], marker="o",
+                             label="real training batches")
+            uncertainty.plot(epochs, logs["d_uncertainty_fake"], marker="o",
+                             label="generated batches")
+        if has_heldout_uncertainty:
             uncertainty.plot(epochs, logs["d_uncertainty_heldout_real"], "s--",
                              label="held-out real images (epoch end)")
             uncertainty.plot(epochs, logs["d_uncertainty_generated"], "s--",
@@ -690,5 +693,10 @@ def train_card(
     )
     if output_dir is not None:
         save_for_inference(gan, os.path.join(output_dir, "model.keras"))
-        plot_training(history, os.path.join(output_dir, "training.png"))
+        plot_training(
+            history,
+            os.path.join(output_dir, "training.png"),
+            title=f"DCGAN ({card.get('method', 'lrt')} discriminator) on "
+            f"{card.get('dataset', 'cifar10')}, training split",
+        )
     return {key: float(values[-1]) for key, values in history.history.items()}
