@@ -256,6 +256,17 @@ def test_sr_experiment_renders_its_record():
     assert "| `espcn_frequentist_bsds` | 200 | 5 min |" in text and "| – / – | – / – |" in text
     assert "| bicubic | – | – | 30.00 / 0.8700 |" in text
     assert "[sparsification.png](results/espcn_x3/sparsification.png)" in text
+    assert "| `espcn_lrt_bsds` >= bicubic + 1.5 dB | +1.90 dB | +1.90 dB | met |" in text
+    assert ("| `espcn_lrt_bsds` >= `espcn_frequentist_bsds` at 200 epochs "
+            "| 31.90 vs 31.50 dB | 31.90 vs 31.50 dB | met |") in text
+    assert "| std-error Spearman >= 0.3 | 0.420 | 0.420 | met |" in text
+    # A twin trained for another budget, a small gain and a weak ranking each miss.
+    record["models"]["espcn_frequentist_bsds"]["epochs"] = 40
+    record["models"]["espcn_lrt_bsds"]["sets"] = sets(31.0, 0.25)
+    text = "\n".join(sr_experiment.markdown(record))
+    assert "| +1.00 dB | +1.00 dB | missed |" in text
+    assert "at 200 epochs (twin: 40) | 31.00 vs 31.50 dB | 31.00 vs 31.50 dB | missed |" in text
+    assert "| std-error Spearman >= 0.3 | 0.250 | 0.250 | missed |" in text
 
 
 def test_recipe_study_section_embeds_the_tables_and_the_conclusions(tmp_path):
