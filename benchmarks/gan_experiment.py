@@ -174,10 +174,29 @@ def _plot(models, epoch_images, path):
     return os.path.relpath(path, REPOSITORY)
 
 
+def _write_record_so_far(record, heldout_count):
+    """Writes the record of the cards measured so far, so that an interrupted run keeps them.
+
+    A later run finds a recorded card's model and measures it again instead of retraining it,
+    so the two 25-epoch trainings may also be spread over several sessions.
+    """
+    from reproduce import _write_json
+    from reproduce import machine_description
+
+    record["epoch_images"] = heldout_count
+    plots = [path for path in record["plots"] if not path.endswith("sample_quality.png")]
+    record["plots"] = [_plot(record["models"], heldout_count,
+                             os.path.join(RESULTS_FOLDER, NAME, "sample_quality.png")), *plots]
+    record["machine"] = machine_description()
+    record["evaluated"] = datetime.datetime.now(datetime.timezone.utc).strftime(
+        "%Y-%m-%d %H:%M UTC")
+    _write_json(os.path.join(RESULTS_FOLDER, f"{NAME}.json"),
+                {"experiment": NAME, "title": EXPERIMENTS[NAME][0], **record})
+
+
 def run(args):
     from reproduce import dataset_folder
     from reproduce import dataset_label
-    from reproduce import machine_description
 
     import bayes_zoo as bz
 
@@ -211,12 +230,7 @@ def run(args):
         tf.io.write_file(path, tf.io.encode_png(bz.gan.image_grid(grid)))
         record["plots"].append(os.path.relpath(path, REPOSITORY))
         record["models"][card_name] = entry
-    record["epoch_images"] = len(heldout)
-    record["plots"].insert(0, _plot(record["models"], len(heldout),
-                                    os.path.join(RESULTS_FOLDER, NAME, "sample_quality.png")))
-    record["machine"] = machine_description()
-    record["evaluated"] = datetime.datetime.now(datetime.timezone.utc).strftime(
-        "%Y-%m-%d %H:%M UTC")
+        _write_record_so_far(record, len(heldout))
     return record
 
 

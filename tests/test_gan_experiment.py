@@ -92,14 +92,38 @@ def test_trains_both_gans_tracks_them_and_measures_them(tiny_zoo):
     assert "| `dcgan_bayesian_cifar10` | 2 (2 batches each) |" in text
     assert "not the Inception FID" in text and "no mode collapse" in text
 
-    # A trained card is measured again without training, from what the record says.
-    (tiny_zoo / "results").mkdir(exist_ok=True)
-    with open(tiny_zoo / "results" / f"{gan_experiment.NAME}.json", "w") as file:
-        json.dump(record, file)
+    # The run wrote its record; a trained card is measured again without training, from it.
+    with open(tiny_zoo / "results" / f"{gan_experiment.NAME}.json") as file:
+        written = json.load(file)
+    assert set(written["models"]) == set(gan_experiment.CARDS)
+    assert written["experiment"] == gan_experiment.NAME
     again = gan_experiment.run(_args(tiny_zoo, skip_train=True))
     for name in gan_experiment.CARDS:
         assert again["models"][name]["history"] == record["models"][name]["history"]
         assert again["models"][name]["train_seconds"] == record["models"][name]["train_seconds"]
+
+
+def test_an_interrupted_run_keeps_the_cards_it_finished(tiny_zoo, monkeypatch):
+    train = gan_experiment._train
+
+    def train_only_the_first(bz, card, *rest):
+        if card.name != gan_experiment.CARDS[0]:
+            raise KeyboardInterrupt
+        return train(bz, card, *rest)
+
+    monkeypatch.setattr(gan_experiment, "_train", train_only_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        gan_experiment.run(_args(tiny_zoo))
+    with open(tiny_zoo / "results" / f"{gan_experiment.NAME}.json") as file:
+        kept = json.load(file)
+    assert set(kept["models"]) == {gan_experiment.CARDS[0]}
+    assert "final" in kept["models"][gan_experiment.CARDS[0]]
+    # The next run measures the finished card again and trains only the other.
+    monkeypatch.setattr(gan_experiment, "_train", train)
+    record = gan_experiment.run(_args(tiny_zoo))
+    assert set(record["models"]) == set(gan_experiment.CARDS)
+    first = gan_experiment.CARDS[0]
+    assert record["models"][first]["history"] == kept["models"][first]["history"]
 
 
 def test_a_model_the_record_does_not_know_is_not_passed_off(tiny_zoo):
