@@ -419,7 +419,7 @@ def run_row(name, args):
     if card.pruning is not None:
         row["before_fine_tuning"] = before_fine_tuning(card, data_dir, args.batch_size)
     _write_json(os.path.join(RESULTS_FOLDER, f"{name}.json"), row)
-    write_card_results(card.path, row)
+    write_card_results(card.path, results_table(row))
     return row
 
 
@@ -523,11 +523,12 @@ def results_table(row):
     return lines
 
 
-def write_card_results(card_path, row):
+def write_card_results(card_path, table_lines):
     """Replaces the `[results]` table of the card file, leaving every other line as it is.
 
-    A card without a `[results]` table (never trained) gets one, before its
-    `[artefacts]` table if it has one, else at its end.
+    `table_lines` starts with `[results]` (`results_table` gives a classification row's; the
+    application experiments write their own). A card without a `[results]` table (never
+    trained) gets one, before its `[artefacts]` table if it has one, else at its end.
     """
     with open(card_path) as file:
         lines = file.read().splitlines()
@@ -541,7 +542,7 @@ def write_card_results(card_path, row):
                len(lines))
     while end > start + 1 and not lines[end - 1].strip():
         end -= 1
-    lines[start:end] = results_table(row)
+    lines[start:end] = table_lines
     with open(card_path, "w") as file:
         file.write("\n".join(lines) + "\n")
 
@@ -1056,7 +1057,7 @@ def main(argv=None):
 
         for name, row in _load_rows().items():
             if name in ROWS and "metrics" in row:
-                write_card_results(bz.zoo.card(name).path, row)
+                write_card_results(bz.zoo.card(name).path, results_table(row))
     else:
         for name in args.rows:
             if args.not_run_reason:

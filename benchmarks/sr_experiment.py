@@ -102,8 +102,35 @@ def _trained_entry(bz, card, document, photos, args, previous):
             "train_seconds": round(time.perf_counter() - start, 1), "sets": {}}
 
 
+def card_results_table(entry, card_epochs, record):
+    """The `[results]` lines of an ESPCN card, from its entry in the record."""
+    from reproduce import _toml_value
+
+    lines = ["[results]"]
+    if entry["epochs"] < card_epochs:
+        lines.append(f"# Reduced budget (2-core CPU, no GPU): {entry['epochs']} of the card's "
+                     f"{card_epochs} epochs; its settings otherwise.")
+    lines.append("# Written by benchmarks/sr_experiment.py (reproduce.py --rows espcn_x3):")
+    lines.append("# x3 on the Y channel, 3 pixels shaved (bz.sr_protocol); a Bayesian card's "
+                 "image is")
+    lines.append("# the Monte Carlo mean of its [evaluation] num_samples.")
+    values = {}
+    for test_set in TEST_SETS:
+        scores, suffix = entry["sets"][test_set], test_set.lower()
+        values[f"psnr_{suffix}"] = round(scores["psnr"], 3)
+        values[f"ssim_{suffix}"] = round(scores["ssim"], 4)
+        values[f"bicubic_psnr_{suffix}"] = round(scores["bicubic_psnr"], 3)
+        if scores.get("spearman") is not None:
+            values[f"std_error_spearman_{suffix}"] = round(scores["spearman"], 3)
+    values.update(epochs=entry["epochs"], measured_on=record["machine"],
+                  measured=record["evaluated"])
+    lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+    return lines
+
+
 def run(args):
     from reproduce import machine_description
+    from reproduce import write_card_results
 
     import bayes_zoo as bz
 
@@ -111,10 +138,12 @@ def run(args):
     record = {"models": {}, "plots": []}
     sparsification = {}
     previous = _previous_record()
+    card_epochs = {}
     for card_name in CARDS:
         card = bz.zoo.card(card_name)
         with open(card.path, "rb") as file:
             document = tomllib.load(file)
+        card_epochs[card.path] = document["training"]["epochs"]
         entry = _trained_entry(bz, card, document, photos, args, previous)
         model = bz.zoo.load_file(bz.zoo.model_path(card), compile=False)
         curves = {}
@@ -145,6 +174,8 @@ def run(args):
     record["machine"] = machine_description()
     record["evaluated"] = datetime.datetime.now(datetime.timezone.utc).strftime(
         "%Y-%m-%d %H:%M UTC")
+    for (path, epochs), entry in zip(card_epochs.items(), record["models"].values()):
+        write_card_results(path, card_results_table(entry, epochs, record))
     return record
 
 

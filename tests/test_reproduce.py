@@ -43,7 +43,7 @@ def test_write_card_results_adds_a_missing_results_table(tmp_path, artefacts):
         '\n[artefacts]\nmodel = "saved_models/a_card/model.keras"\n' if artefacts else "")
     path = tmp_path / "a_card.toml"
     path.write_text(text)
-    reproduce.write_card_results(str(path), recorded_row())
+    reproduce.write_card_results(str(path), reproduce.results_table(recorded_row()))
     written = path.read_text()
     card = tomllib.loads(written)
     assert card["results"]["accuracy"] == 0.9912
@@ -56,7 +56,7 @@ def test_write_card_results_adds_a_missing_results_table(tmp_path, artefacts):
         assert card["artefacts"] == {"model": "saved_models/a_card/model.keras"}
         assert written.endswith('\n\n[artefacts]\nmodel = "saved_models/a_card/model.keras"\n')
     # Writing again replaces the table in place.
-    reproduce.write_card_results(str(path), recorded_row())
+    reproduce.write_card_results(str(path), reproduce.results_table(recorded_row()))
     assert path.read_text() == written
 
 
@@ -256,6 +256,17 @@ def test_sr_experiment_renders_its_record():
     assert "| `espcn_frequentist_bsds` | 200 | 5 min |" in text and "| – / – | – / – |" in text
     assert "| bicubic | – | – | 30.00 / 0.8700 |" in text
     assert "[sparsification.png](results/espcn_x3/sparsification.png)" in text
+    # The card's [results] table, from the same record.
+    lines = sr_experiment.card_results_table(record["models"]["espcn_lrt_bsds"], 400, record)
+    assert lines[0] == "[results]" and "200 of the card's 400 epochs" in lines[1]
+    results = tomllib.loads("\n".join(lines))["results"]
+    assert results["psnr_set5"] == 31.9 and results["ssim_set14"] == 0.9
+    assert results["bicubic_psnr_set14"] == 30.0 and results["std_error_spearman_set5"] == 0.42
+    assert results["epochs"] == 200 and results["measured_on"] == "a CPU"
+    lines = sr_experiment.card_results_table(
+        record["models"]["espcn_frequentist_bsds"], 200, record)
+    results = tomllib.loads("\n".join(lines))["results"]
+    assert "Reduced" not in lines[1] and "std_error_spearman_set5" not in results
     assert "| `espcn_lrt_bsds` >= bicubic + 1.5 dB | +1.90 dB | +1.90 dB | met |" in text
     assert ("| `espcn_lrt_bsds` >= `espcn_frequentist_bsds` at 200 epochs "
             "| 31.90 vs 31.50 dB | 31.90 vs 31.50 dB | met |") in text
