@@ -174,14 +174,42 @@ def _plot(models, epoch_images, path):
     return os.path.relpath(path, REPOSITORY)
 
 
-def _write_record_so_far(record, heldout_count):
+def card_results_table(entry, card_epochs, record):
+    """The `[results]` lines of a GAN card, from its entry in the record."""
+    from reproduce import _significant
+    from reproduce import _toml_value
+
+    final = entry["final"]
+    lines = ["[results]"]
+    if entry["epochs"] < card_epochs:
+        lines.append(f"# Reduced budget (2-core CPU, no GPU): {entry['epochs']} of the card's "
+                     f"{card_epochs} epochs; its settings otherwise.")
+    lines += [
+        "# Written by benchmarks/gan_experiment.py (reproduce.py --rows dcgan_cifar10):",
+        f"# {final['num_images']} samples against the CIFAR-10 test images on the features of",
+        f"# {record['feature_classifier']} (not Inception); D's std over "
+        f"{record['uncertainty_samples']} Monte Carlo draws.",
+    ]
+    values = {key: _significant(final[key]) for key in (
+        "frechet_distance", "kernel_distance", "d_uncertainty_heldout_real",
+        "d_uncertainty_generated")}
+    values.update(classes_covered=final["classes_covered"], epochs=entry["epochs"],
+                  train_seconds=round(entry["train_seconds"]), machine=record["machine"],
+                  measured=record["evaluated"])
+    lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
+    return lines
+
+
+def _write_record_so_far(record, heldout_count, card_files):
     """Writes the record of the cards measured so far, so that an interrupted run keeps them.
 
     A later run finds a recorded card's model and measures it again instead of retraining it,
-    so the two 25-epoch trainings may also be spread over several sessions.
+    so the two 25-epoch trainings may also be spread over several sessions. Each card of the
+    record also gets its `[results]` table (`card_files`: name -> (path, the card's epochs)).
     """
     from reproduce import _write_json
     from reproduce import machine_description
+    from reproduce import write_card_results
 
     record["epoch_images"] = heldout_count
     plots = [path for path in record["plots"] if not path.endswith("sample_quality.png")]
@@ -192,6 +220,9 @@ def _write_record_so_far(record, heldout_count):
         "%Y-%m-%d %H:%M UTC")
     _write_json(os.path.join(RESULTS_FOLDER, f"{NAME}.json"),
                 {"experiment": NAME, "title": EXPERIMENTS[NAME][0], **record})
+    for card_name, entry in record["models"].items():
+        path, card_epochs = card_files[card_name]
+        write_card_results(path, card_results_table(entry, card_epochs, record))
 
 
 def run(args):
@@ -207,10 +238,12 @@ def run(args):
               "uncertainty_samples": UNCERTAINTY_SAMPLES,
               "dataset_label": dataset_label("cifar10", data_dir)}
     test_images_by_size = {}
+    card_files = {}
     for card_name in CARDS:
         card = bz.zoo.card(card_name)
         with open(card.path, "rb") as file:
             document = tomllib.load(file)
+        card_files[card_name] = (card.path, document["training"]["epochs"])
         image_size = document["model"]["image_size"]
         if image_size not in test_images_by_size:
             test_images_by_size[image_size] = _test_images(bz, data_dir, image_size)
@@ -230,7 +263,7 @@ def run(args):
         tf.io.write_file(path, tf.io.encode_png(bz.gan.image_grid(grid)))
         record["plots"].append(os.path.relpath(path, REPOSITORY))
         record["models"][card_name] = entry
-        _write_record_so_far(record, len(heldout))
+        _write_record_so_far(record, len(heldout), card_files)
     return record
 
 

@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import shutil
+import tomllib
 
 import benchmark_modules
 import numpy as np
@@ -83,6 +84,11 @@ def test_trains_both_gans_tracks_them_and_measures_them(tiny_zoo):
         for artefact in ("model.keras", "history.csv", "training.png",
                          "samples/samples_epoch_002.png"):
             assert (folder / artefact).is_file(), artefact
+        # The card's [results] table holds the same final measurement.
+        results = tomllib.loads((tiny_zoo / "zoo" / "models" / f"{name}.toml").read_text())[
+            "results"]
+        assert results["frechet_distance"] == pytest.approx(final["frechet_distance"], rel=1e-3)
+        assert results["classes_covered"] == final["classes_covered"] and results["epochs"] == 2
     bayesian, frequentist = (record["models"][name]["final"] for name in gan_experiment.CARDS)
     assert bayesian["d_uncertainty_generated"] > 0
     assert frequentist["d_uncertainty_generated"] == 0.0
