@@ -322,6 +322,11 @@ def markdown(record):
             f"± {final['kernel_distance_std']:.4f} | {final['classes_covered']} "
             f"| {final['d_uncertainty_heldout_real']:.3g} / "
             f"{final['d_uncertainty_generated']:.3g} |")
+    missing = [name for name in CARDS if name not in record["models"]]
+    if missing:
+        lines += ["", "Not trained yet: " + ", ".join(f"`{name}`" for name in missing)
+                  + " (the next `reproduce.py --rows dcgan_cifar10` trains it and measures "
+                  "the recorded GAN again); the targets need both GANs."]
     lines += ["", *target_lines(record)]
     lines += ["", f"Machine: {record['machine']}; evaluated {record['evaluated']}.", ""]
     if record["plots"]:

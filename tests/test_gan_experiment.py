@@ -123,6 +123,8 @@ def test_an_interrupted_run_keeps_the_cards_it_finished(tiny_zoo, monkeypatch):
     with open(tiny_zoo / "results" / f"{gan_experiment.NAME}.json") as file:
         kept = json.load(file)
     assert set(kept["models"]) == {gan_experiment.CARDS[0]}
+    text = "\n".join(gan_experiment.markdown(kept))
+    assert f"Not trained yet: `{gan_experiment.CARDS[1]}`" in text and "| target |" not in text
     assert "final" in kept["models"][gan_experiment.CARDS[0]]
     # The next run measures the finished card again and trains only the other.
     monkeypatch.setattr(gan_experiment, "_train", train)
