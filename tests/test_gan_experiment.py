@@ -124,7 +124,8 @@ def test_an_interrupted_run_keeps_the_cards_it_finished(tiny_zoo, monkeypatch):
         kept = json.load(file)
     assert set(kept["models"]) == {gan_experiment.CARDS[0]}
     text = "\n".join(gan_experiment.markdown(kept))
-    assert f"Not trained yet: `{gan_experiment.CARDS[1]}`" in text and "| target |" not in text
+    assert f"Not trained yet: `{gan_experiment.CARDS[1]}`" in text
+    assert "no mode collapse" in text and "Frechet distance <=" not in text
     assert "final" in kept["models"][gan_experiment.CARDS[0]]
     # The next run measures the finished card again and trains only the other.
     monkeypatch.setattr(gan_experiment, "_train", train)
@@ -157,3 +158,6 @@ def test_targets_say_met_or_missed():
     assert "| Bayesian-D kernel distance <= frequentist-D's | 0.0200 vs 0.0100 | missed |" in text
     assert "0.03 vs 0.01 | met |" in text and "10 of 10 classes | met |" in text
     assert gan_experiment.target_lines({"models": {}}) == []
+    del record["models"]["dcgan_frequentist_cifar10"]
+    alone = "\n".join(gan_experiment.target_lines(record))
+    assert "Frechet" not in alone and "0.03 vs 0.01 | met |" in alone
