@@ -287,10 +287,15 @@ def test_train_card_on_an_image_tree(tmp_path):
         gan_lib.train_card({**card, "task": "super_resolution"})
 
 
-def test_zoo_card_builds():
-    with open(os.path.join(MODELS, "dcgan_bayesian_cifar10.toml"), "rb") as file:
+@pytest.mark.parametrize("name, posterior", [
+    ("dcgan_bayesian_cifar10", bz.posteriors.MultiplicativeNormal),
+    ("dcgan_bayesian_softplus_cifar10", bz.posteriors.MeanFieldNormal),
+])
+def test_zoo_card_builds(name, posterior):
+    with open(os.path.join(MODELS, f"{name}.toml"), "rb") as file:
         card = tomllib.load(file)
     assert card["task"] == "gan" and card["architecture"] == "dcgan"
+    assert isinstance(distribution_from_card(card, "posterior"), posterior)
     gan = dcgan(
         method=card["method"],
         prior=distribution_from_card(card, "prior"),
@@ -353,6 +358,19 @@ def test_sample_quality_resizes_to_the_classifier_and_checks_channels():
     assert again["class_histogram"] == quality["class_histogram"]
     with pytest.raises(ValueError, match="channels"):
         gan_lib.sample_quality(_tiny_classifier(8), real[..., :1], generated)
+
+
+def test_sample_quality_calls_the_classifier_without_warnings(recwarn):
+    rng = np.random.default_rng(0)
+    images = np.tanh(rng.normal(size=(16, 4, 4, 3))).astype(np.float32)
+    gan_lib.sample_quality(_tiny_classifier(4), images, images, kernel_subsets=2,
+                           kernel_subset_size=8)
+    assert not [str(warning.message) for warning in recwarn
+                if "structure" in str(warning.message)]
+    first, second = keras.Input((4, 4, 3)), keras.Input((4, 4, 3))
+    two_inputs = keras.Model([first, second], keras.layers.Add()([first, second]))
+    with pytest.raises(ValueError, match="one input"):
+        gan_lib.sample_quality(two_inputs, images, images)
 
 
 @pytest.mark.parametrize("method", ["lrt", "frequentist"])

@@ -89,14 +89,17 @@ def test_trains_both_gans_tracks_them_and_measures_them(tiny_zoo):
             "results"]
         assert results["frechet_distance"] == pytest.approx(final["frechet_distance"], rel=1e-3)
         assert results["classes_covered"] == final["classes_covered"] and results["epochs"] == 2
-    bayesian, frequentist = (record["models"][name]["final"] for name in gan_experiment.CARDS)
-    assert bayesian["d_uncertainty_generated"] > 0
-    assert frequentist["d_uncertainty_generated"] == 0.0
+    for name in gan_experiment.BAYESIAN_CARDS:
+        assert record["models"][name]["final"]["d_uncertainty_generated"] > 0
+    assert record["models"][gan_experiment.TWIN]["final"]["d_uncertainty_generated"] == 0.0
     for path in record["plots"]:
         assert (tiny_zoo / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = "\n".join(gan_experiment.markdown({**record, "machine": "a CPU"}))
     assert "| `dcgan_bayesian_cifar10` | 2 (2 batches each) |" in text
     assert "not the Inception FID" in text and "no mode collapse" in text
+    history = record["models"]["dcgan_bayesian_cifar10"]["history"]["frechet_distance"]
+    lowest = int(np.argmin(history))
+    assert f"| {history[lowest]:.2f} ({lowest + 1} of 2) |" in text
 
     # The run wrote its record; a trained card is measured again without training, from it.
     with open(tiny_zoo / "results" / f"{gan_experiment.NAME}.json") as file:
@@ -124,7 +127,8 @@ def test_an_interrupted_run_keeps_the_cards_it_finished(tiny_zoo, monkeypatch):
         kept = json.load(file)
     assert set(kept["models"]) == {gan_experiment.CARDS[0]}
     text = "\n".join(gan_experiment.markdown(kept))
-    assert f"Not trained yet: `{gan_experiment.CARDS[1]}`" in text
+    assert (f"Not trained yet: `{gan_experiment.CARDS[1]}`, `{gan_experiment.CARDS[2]}`"
+            " (the next `reproduce.py --rows dcgan_cifar10` trains them") in text
     assert "no mode collapse" in text and "Frechet distance <=" not in text
     assert "final" in kept["models"][gan_experiment.CARDS[0]]
     # The next run measures the finished card again and trains only the other.
@@ -152,11 +156,18 @@ def test_targets_say_met_or_missed():
 
     record = {"models": {
         "dcgan_bayesian_cifar10": {"final": final(10.0, 0.02, 0.01, 0.03, 10)},
-        "dcgan_frequentist_cifar10": {"final": final(12.0, 0.01, 0.0, 0.0, 10)}}}
+        "dcgan_frequentist_cifar10": {"final": final(12.0, 0.01, 0.0, 0.0, 10)},
+        "dcgan_bayesian_softplus_cifar10": {"final": final(13.0, 0.005, 0.02, 0.01, 9)}}}
     text = "\n".join(gan_experiment.target_lines(record))
-    assert "| Bayesian-D Frechet distance <= frequentist-D's | 10.00 vs 12.00 | met |" in text
-    assert "| Bayesian-D kernel distance <= frequentist-D's | 0.0200 vs 0.0100 | missed |" in text
-    assert "0.03 vs 0.01 | met |" in text and "10 of 10 classes | met |" in text
+    paper, softplus = "| `dcgan_bayesian_cifar10` |", "| `dcgan_bayesian_softplus_cifar10` |"
+    assert f"{paper} Frechet distance <= frequentist-D's | 10.00 vs 12.00 | met |" in text
+    assert f"{paper} kernel distance <= frequentist-D's | 0.0200 vs 0.0100 | missed |" in text
+    assert f"{paper} D's uncertainty higher on generated than on real images | 0.03 vs 0.01 | met |" in text
+    assert f"{paper} no mode collapse: every class predicted among 10000 samples | 10 of 10 classes | met |" in text
+    assert f"{softplus} Frechet distance <= frequentist-D's | 13.00 vs 12.00 | missed |" in text
+    assert f"{softplus} kernel distance <= frequentist-D's | 0.0050 vs 0.0100 | met |" in text
+    assert f"{softplus} D's uncertainty higher on generated than on real images | 0.01 vs 0.02 | missed |" in text
+    assert "9 of 10 classes | missed |" in text
     assert gan_experiment.target_lines({"models": {}}) == []
     del record["models"]["dcgan_frequentist_cifar10"]
     alone = "\n".join(gan_experiment.target_lines(record))

@@ -342,6 +342,7 @@ APPLICATION_CARDS = {
     "espcn_frequentist_bsds": ("super_resolution", "espcn", "bsds"),
     "dcgan_bayesian_cifar10": ("gan", "dcgan", "cifar10"),
     "dcgan_frequentist_cifar10": ("gan", "dcgan", "cifar10"),
+    "dcgan_bayesian_softplus_cifar10": ("gan", "dcgan", "cifar10"),
 }
 
 

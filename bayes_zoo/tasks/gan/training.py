@@ -481,7 +481,12 @@ def sample_quality(classifier, real, generated, batch_size=256, kernel_subsets=1
     from bayes_zoo import metrics
 
     _check_positive_int("batch_size", batch_size)
-    features_model = keras.Model(classifier.inputs,
+    if len(classifier.inputs) != 1:
+        raise ValueError(f"The classifier must take one input, the images; "
+                         f"{classifier.name} takes {len(classifier.inputs)}.")
+    # Its one input tensor, not the list of one: batches are passed as a tensor, and a list
+    # input would make Keras warn of a structure mismatch on every call.
+    features_model = keras.Model(classifier.inputs[0],
                                  [classifier.layers[-1].input, classifier.outputs[0]])
     real_features, _ = _features_and_classes(features_model, real, batch_size)
     generated_features, classes = _features_and_classes(features_model, generated, batch_size)
