@@ -155,20 +155,25 @@ def test_targets_say_met_or_missed():
                 "class_histogram": [1] * 10, "num_images": 10000}
 
     record = {"models": {
-        "dcgan_bayesian_cifar10": {"final": final(10.0, 0.02, 0.01, 0.03, 10)},
+        "dcgan_bayesian_cifar10": {"final": final(10.0, 0.02, 0.01, 0.03, 10), "history": {
+            "d_uncertainty_generated": [0.01, 0.02, 0.03],
+            "d_uncertainty_heldout_real": [0.02, 0.01, 0.01]}},
         "dcgan_frequentist_cifar10": {"final": final(12.0, 0.01, 0.0, 0.0, 10)},
         "dcgan_bayesian_softplus_cifar10": {"final": final(13.0, 0.005, 0.02, 0.01, 9)}}}
     text = "\n".join(gan_experiment.target_lines(record))
     paper, softplus = "| `dcgan_bayesian_cifar10` |", "| `dcgan_bayesian_softplus_cifar10` |"
     assert f"{paper} Frechet distance <= frequentist-D's | 10.00 vs 12.00 | met |" in text
     assert f"{paper} kernel distance <= frequentist-D's | 0.0200 vs 0.0100 | missed |" in text
-    assert f"{paper} D's uncertainty higher on generated than on real images | 0.03 vs 0.01 | met |" in text
-    assert f"{paper} no mode collapse: every class predicted among 10000 samples | 10 of 10 classes | met |" in text
+    assert (f"{paper} D's uncertainty higher on generated than on real images | 0.03 vs 0.01 "
+            "(higher on generated after 2 of 3 epochs) | met |") in text
+    assert (f"{paper} no mode collapse: every class predicted among 10000 samples "
+            "| 10 of 10 classes | met |") in text
     assert f"{softplus} Frechet distance <= frequentist-D's | 13.00 vs 12.00 | missed |" in text
     assert f"{softplus} kernel distance <= frequentist-D's | 0.0050 vs 0.0100 | met |" in text
-    assert f"{softplus} D's uncertainty higher on generated than on real images | 0.01 vs 0.02 | missed |" in text
+    assert (f"{softplus} D's uncertainty higher on generated than on real images "
+            "| 0.01 vs 0.02 | missed |") in text
     assert "9 of 10 classes | missed |" in text
     assert gan_experiment.target_lines({"models": {}}) == []
     del record["models"]["dcgan_frequentist_cifar10"]
     alone = "\n".join(gan_experiment.target_lines(record))
-    assert "Frechet" not in alone and "0.03 vs 0.01 | met |" in alone
+    assert "Frechet" not in alone and "2 of 3 epochs) | met |" in alone
