@@ -113,6 +113,23 @@ def _trained_entry(bz, card, document, data_dir, args, classifier, heldout, prev
     return _train(bz, card, document, data_dir, args, classifier, heldout)
 
 
+def _uncertainty_and_stderr(bz, discriminator, images, batch_size=256):
+    """D's mean Monte Carlo std over the images, and the standard error of that mean.
+
+    The standard error covers both the spread over images and the noise of the draws (each
+    image's std comes from its own draws), so two means closer than it are not told apart.
+    """
+    from bayes_zoo.layers.stochastic_layer import stochastic_layers
+
+    if not stochastic_layers(discriminator):
+        return 0.0, 0.0  # as bz.gan.heldout_uncertainty: a deterministic D is certain
+    stddevs = np.concatenate([
+        np.asarray(bz.architectures.discriminator_uncertainty(
+            discriminator, images[start:start + batch_size], UNCERTAINTY_SAMPLES)[1])
+        for start in range(0, len(images), batch_size)])
+    return float(stddevs.mean()), float(stddevs.std(ddof=1) / np.sqrt(len(stddevs)))
+
+
 def _final_measurement(bz, gan, classifier, test_images, num_images):
     latent = np.random.default_rng(SAMPLES_SEED).standard_normal(
         (num_images, gan.latent_dim)).astype(np.float32)
@@ -120,10 +137,10 @@ def _final_measurement(bz, gan, classifier, test_images, num_images):
         np.asarray(gan.generator(latent[start:start + 500], training=False))
         for start in range(0, num_images, 500)])
     final = bz.gan.sample_quality(classifier, test_images, generated)
-    final["d_uncertainty_heldout_real"] = bz.gan.heldout_uncertainty(
-        gan.discriminator, test_images, UNCERTAINTY_SAMPLES)
-    final["d_uncertainty_generated"] = bz.gan.heldout_uncertainty(
-        gan.discriminator, generated, UNCERTAINTY_SAMPLES)
+    for key, images in (("d_uncertainty_heldout_real", test_images),
+                        ("d_uncertainty_generated", generated)):
+        final[key], final[f"{key}_stderr"] = _uncertainty_and_stderr(
+            bz, gan.discriminator, images)
     final["num_images"] = num_images
     return final, generated[:64]
 
@@ -301,20 +318,30 @@ def target_lines(record):
                 f"{bayesian['kernel_distance']:.4f} vs {frequentist['kernel_distance']:.4f} "
                 f"| {verdict(kid)} |",
             ]
-        uncertain = bayesian["d_uncertainty_generated"] > bayesian["d_uncertainty_heldout_real"]
+        generated, real = (bayesian["d_uncertainty_generated"],
+                           bayesian["d_uncertainty_heldout_real"])
+        # Higher means more than two standard errors of the difference higher, where the
+        # record has them: a difference inside the measurement's noise is no finding.
+        margin = 2.0 * np.hypot(bayesian.get("d_uncertainty_generated_stderr", 0.0),
+                                bayesian.get("d_uncertainty_heldout_real_stderr", 0.0))
+        uncertain = generated - real > margin
+        beyond, measured = "", f"{generated:.3g} vs {real:.3g}"
+        if margin:
+            beyond = " (by more than 2 standard errors)"
+            measured = (f"{generated:.4g} vs {real:.4g}: {generated - real:+.2g}, "
+                        f"2 SE {margin:.2g}")
         # How steady the order is over training, from the per-epoch measurements: a final
         # verdict that flips from epoch to epoch says little.
         steady = ""
         if history.get("d_uncertainty_generated"):
-            higher = sum(generated > real for generated, real in zip(
+            higher = sum(epoch_generated > epoch_real for epoch_generated, epoch_real in zip(
                 history["d_uncertainty_generated"], history["d_uncertainty_heldout_real"]))
             steady = (f" (higher on generated after {higher} of "
                       f"{len(history['d_uncertainty_generated'])} epochs)")
         covered = bayesian["classes_covered"] == len(bayesian["class_histogram"])
         lines += [
-            f"| `{name}` | D's uncertainty higher on generated than on real images | "
-            f"{bayesian['d_uncertainty_generated']:.3g} vs "
-            f"{bayesian['d_uncertainty_heldout_real']:.3g}{steady} | {verdict(uncertain)} |",
+            f"| `{name}` | D's uncertainty higher on generated than on real images{beyond} "
+            f"| {measured}{steady} | {verdict(uncertain)} |",
             f"| `{name}` | no mode collapse: every class predicted among "
             f"{bayesian['num_images']} samples | {bayesian['classes_covered']} of "
             f"{len(bayesian['class_histogram'])} classes | {verdict(covered)} |",

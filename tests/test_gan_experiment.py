@@ -90,8 +90,11 @@ def test_trains_both_gans_tracks_them_and_measures_them(tiny_zoo):
         assert results["frechet_distance"] == pytest.approx(final["frechet_distance"], rel=1e-3)
         assert results["classes_covered"] == final["classes_covered"] and results["epochs"] == 2
     for name in gan_experiment.BAYESIAN_CARDS:
-        assert record["models"][name]["final"]["d_uncertainty_generated"] > 0
-    assert record["models"][gan_experiment.TWIN]["final"]["d_uncertainty_generated"] == 0.0
+        final = record["models"][name]["final"]
+        assert final["d_uncertainty_generated"] > 0
+        assert 0 < final["d_uncertainty_generated_stderr"] < final["d_uncertainty_generated"]
+    twin = record["models"][gan_experiment.TWIN]["final"]
+    assert twin["d_uncertainty_generated"] == twin["d_uncertainty_generated_stderr"] == 0.0
     for path in record["plots"]:
         assert (tiny_zoo / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = "\n".join(gan_experiment.markdown({**record, "machine": "a CPU"}))
@@ -177,3 +180,16 @@ def test_targets_say_met_or_missed():
     del record["models"]["dcgan_frequentist_cifar10"]
     alone = "\n".join(gan_experiment.target_lines(record))
     assert "Frechet" not in alone and "2 of 3 epochs) | met |" in alone
+
+
+@pytest.mark.parametrize("stderr, verdict", [(0.0005, "missed"), (0.0001, "met")])
+def test_uncertainty_target_needs_a_difference_beyond_two_standard_errors(stderr, verdict):
+    final = {"d_uncertainty_generated": 0.1881, "d_uncertainty_heldout_real": 0.1877,
+             "d_uncertainty_generated_stderr": stderr,
+             "d_uncertainty_heldout_real_stderr": stderr,
+             "classes_covered": 10, "class_histogram": [1] * 10, "num_images": 10000}
+    text = "\n".join(gan_experiment.target_lines(
+        {"models": {"dcgan_bayesian_cifar10": {"final": final}}}))
+    margin = 2 * np.hypot(stderr, stderr)
+    assert ("higher on generated than on real images (by more than 2 standard errors) | "
+            f"0.1881 vs 0.1877: +0.0004, 2 SE {margin:.2g} | {verdict} |") in text
